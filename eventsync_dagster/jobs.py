@@ -1,0 +1,18 @@
+"""One job per vendor: what its schedule and change sensor run (assets and their checks)."""
+
+import dagster as dg
+
+from eventsync_dagster.tables import VENDORS
+
+RETRY = dg.RetryPolicy(max_retries=1, delay=60, backoff=dg.Backoff.EXPONENTIAL)
+"""A step retry for what outlasts the HTTP retries (a vendor outage of a minute or two)."""
+
+JOBS = {
+    vendor: dg.define_asset_job(
+        f"{vendor}_sync",
+        selection=dg.AssetSelection.groups(vendor),
+        description=f"Sync every {vendor} table into the warehouse, then check it.",
+        op_retry_policy=RETRY,
+    )
+    for vendor in VENDORS
+}

@@ -1,0 +1,155 @@
+"""Dagster resources: the vendors' credentials and settings, and the warehouse.
+
+Every setting resolves when a run starts, in one order: the resource's config (set in code or in
+the launchpad), then the environment variable (Dagster loads `.env` into it), then dlt's own
+config (`.dlt/secrets.toml`, `[sources.luma] api_key`), then the default. Resolving at run time,
+rather than binding `EnvVar`s at load time, lets the definitions load without any key (the UI
+opens on a fresh clone) while a run without one fails with one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import dagster as dg
+import dlt
+from dlt.extract.source import DltSource
+from pydantic import Field
+
+from eventsync_dagster.sources.eventee import (
+    API_TOKEN_VARIABLE,
+    eventee_client,
+    eventee_source,
+)
+from eventsync_dagster.sources.eventee import (
+    DEFAULT_BASE_URL as EVENTEE_DEFAULT_BASE_URL,
+)
+from eventsync_dagster.sources.http import HttpSettings, VendorClient
+from eventsync_dagster.sources.luma import (
+    API_KEY_VARIABLE,
+    luma_client,
+    luma_source,
+)
+from eventsync_dagster.sources.luma import (
+    DEFAULT_BASE_URL as LUMA_DEFAULT_BASE_URL,
+)
+from eventsync_dagster.warehouse import Warehouse
+
+
+def setting(configured: str | None, variable: str, dlt_key: str | None = None) -> str | None:
+    """Config, then environment, then dlt's config providers (secrets.toml, config.toml)."""
+    if configured:
+        return configured
+    if value := dg.EnvVar(variable).get_value():
+        return value
+    return dlt.config.get(dlt_key) if dlt_key else None
+
+
+def _number(variable: str, default: float) -> float:
+    value = os.environ.get(variable)
+    return float(value) if value else default
+
+
+def http_settings() -> HttpSettings:
+    """Retry and timeout policy, tunable by env (tests shorten the backoff)."""
+    defaults = HttpSettings()
+    return HttpSettings(
+        timeout=_number("EVENTSYNC_REQUEST_TIMEOUT_SECONDS", defaults.timeout),
+        max_attempts=int(_number("EVENTSYNC_REQUEST_MAX_ATTEMPTS", defaults.max_attempts)),
+        backoff_factor=_number("EVENTSYNC_RETRY_BACKOFF_FACTOR", defaults.backoff_factor),
+        max_retry_delay=_number("EVENTSYNC_RETRY_MAX_DELAY_SECONDS", defaults.max_retry_delay),
+    )
+
+
+class LumaResource(dg.ConfigurableResource):
+    """A Luma calendar's API key and how hard to use it."""
+
+    api_key: str | None = Field(
+        default=None, description=f"Defaults to ${API_KEY_VARIABLE}, then [sources.luma] api_key."
+    )
+    base_url: str | None = Field(
+        default=None, description=f"Defaults to $LUMA_BASE_URL, then {LUMA_DEFAULT_BASE_URL}."
+    )
+    requests_per_minute: int | None = Field(
+        default=None,
+        description="Client-side budget; defaults to $LUMA_REQUESTS_PER_MINUTE, then 180 "
+        "(Luma allows 200 per calendar key).",
+    )
+    guest_refresh_days: int | None = Field(
+        default=None,
+        description="Guests of events that ended longer ago are read once more, then kept; "
+        "defaults to $EVENTSYNC_GUEST_REFRESH_DAYS, then 30.",
+    )
+    full_refresh: bool = Field(
+        default=False,
+        description="Read the guests of every event again ($EVENTSYNC_FULL_REFRESH=1).",
+    )
+
+    def client(self) -> VendorClient:
+        return luma_client(
+            setting(self.api_key, API_KEY_VARIABLE, "sources.luma.api_key"),
+            setting(self.base_url, "LUMA_BASE_URL", "sources.luma.base_url")
+            or LUMA_DEFAULT_BASE_URL,
+            requests_per_minute=self.requests_per_minute
+            or int(_number("LUMA_REQUESTS_PER_MINUTE", 180)),
+            rate_window_seconds=_number("LUMA_RATE_WINDOW_SECONDS", 60.0),
+            http=http_settings(),
+        )
+
+    def source(self, client: VendorClient, log: Callable[[str], None] | None = None) -> DltSource:
+        """A fresh dlt source per run (a reused one fails on its second run, dagster#34052)."""
+        return luma_source(
+            client=client,
+            guest_refresh_days=self.guest_refresh_days
+            if self.guest_refresh_days is not None
+            else int(_number("EVENTSYNC_GUEST_REFRESH_DAYS", 30)),
+            full_refresh=self.full_refresh or os.environ.get("EVENTSYNC_FULL_REFRESH") == "1",
+            log=log,
+        )
+
+
+class EventeeResource(dg.ConfigurableResource):
+    """An Eventee event's API token (one token is one event)."""
+
+    api_token: str | None = Field(
+        default=None,
+        description=f"Defaults to ${API_TOKEN_VARIABLE}, then [sources.eventee] api_token.",
+    )
+    base_url: str | None = Field(
+        default=None,
+        description=f"Defaults to $EVENTEE_BASE_URL, then {EVENTEE_DEFAULT_BASE_URL}.",
+    )
+
+    def client(self) -> VendorClient:
+        return eventee_client(
+            setting(self.api_token, API_TOKEN_VARIABLE, "sources.eventee.api_token"),
+            setting(self.base_url, "EVENTEE_BASE_URL", "sources.eventee.base_url")
+            or EVENTEE_DEFAULT_BASE_URL,
+            http=http_settings(),
+        )
+
+    def source(self, client: VendorClient, log: Callable[[str], None] | None = None) -> DltSource:
+        return eventee_source(client=client, log=log)
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The destination: DuckDB at $EVENTSYNC_DUCKDB_PATH, or any dlt destination by config."""
+
+    destination: str | None = Field(
+        default=None,
+        description="A dlt destination name; defaults to $EVENTSYNC_DESTINATION, then "
+        "dlt's $DESTINATION_TYPE, then duckdb.",
+    )
+    duckdb_path: str | None = Field(
+        default=None,
+        description="Defaults to $EVENTSYNC_DUCKDB_PATH, then data/eventsync.duckdb.",
+    )
+
+    def warehouse(self) -> Warehouse:
+        default = Warehouse.from_env()
+        return Warehouse(
+            destination=self.destination or default.destination,
+            duckdb_path=self.duckdb_path or default.duckdb_path,
+            lock_timeout=default.lock_timeout,
+        )

@@ -1,0 +1,1 @@
+"""Vendor sources as plain dlt code: they run without Dagster."""

@@ -1,0 +1,158 @@
+"""Luma as a pure dlt source: events, and the guests of every event.
+
+Runs without Dagster (`dlt.pipeline(...).run(luma_source())` takes the key from
+`[sources.luma] api_key` in `.dlt/secrets.toml` like any dlt source).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dlt
+from dlt.extract.resource import DltResource
+from dlt.sources.helpers.rest_client.auth import APIKeyAuth
+from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
+
+from eventsync_dagster.sources.http import (
+    HttpSettings,
+    VendorClient,
+    require_credential,
+    shared_limiter,
+)
+from eventsync_dagster.sources.progress import Progress
+from eventsync_dagster.tables import table
+
+DEFAULT_BASE_URL = "https://public-api.luma.com"
+API_KEY_VARIABLE = "LUMA_API_KEY"
+PAGE_SIZE = 100
+"""The largest page Luma accepts."""
+
+EVENTS = table("luma", "events")
+GUESTS = table("luma", "event_guests")
+
+
+def key_fingerprint(secret: str) -> str:
+    """A short non-reversible id of a key, to share a rate limiter without holding the key."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:12]
+
+
+def luma_client(
+    api_key: str | None,
+    base_url: str = DEFAULT_BASE_URL,
+    *,
+    requests_per_minute: int = 180,
+    rate_window_seconds: float = 60.0,
+    http: HttpSettings | None = None,
+) -> VendorClient:
+    """A client that stays under Luma's per-key budget, shared with every client of that key."""
+    api_key = require_credential(api_key, API_KEY_VARIABLE, "sources.luma.api_key")
+    return VendorClient(
+        vendor="Luma",
+        credential_variable=API_KEY_VARIABLE,
+        base_url=base_url,
+        auth=APIKeyAuth(name="x-luma-api-key", api_key=api_key, location="header"),
+        settings=http or HttpSettings(),
+        limiter=shared_limiter(
+            "luma", key_fingerprint(api_key), requests_per_minute, rate_window_seconds
+        ),
+    )
+
+
+def _cursor() -> JSONResponseCursorPaginator:
+    # Luma keeps sending a `next_cursor` on the last page: only `has_more` says when to stop.
+    return JSONResponseCursorPaginator(
+        cursor_path="next_cursor", cursor_param="pagination_cursor", has_more_path="has_more"
+    )
+
+
+def list_events(client: VendorClient, page_size: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
+    """Pages of events, as `entries[*].event`."""
+    yield from client.pages(
+        EVENTS.endpoint,
+        params={"pagination_limit": page_size},
+        paginator=_cursor(),
+        data_selector="entries[*].event",
+    )
+
+
+def _ended_before(event: dict[str, Any], cutoff: datetime) -> bool:
+    end = event.get("end_at") or event.get("start_at")
+    if not end:
+        return False
+    return datetime.fromisoformat(str(end).replace("Z", "+00:00")) < cutoff
+
+
+@dlt.source(name="luma", max_table_nesting=0)
+def luma_source(
+    api_key: str | None = dlt.secrets.value,
+    base_url: str = DEFAULT_BASE_URL,
+    page_size: int = PAGE_SIZE,
+    guest_refresh_days: int = 30,
+    full_refresh: bool = False,
+    requests_per_minute: int = 180,
+    rate_window_seconds: float = 60.0,
+    http: HttpSettings | None = None,
+    client: VendorClient | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[DltResource, DltResource]:
+    """Events and their guests.
+
+    Luma has no updated-since filter, so every sync reads all events. Guests are read per event;
+    those of events that ended more than `guest_refresh_days` ago are read once more after the
+    window closes and then kept as they are (`full_refresh=True` reads them all again).
+    """
+    client = client or luma_client(
+        api_key,
+        base_url,
+        requests_per_minute=requests_per_minute,
+        rate_window_seconds=rate_window_seconds,
+        http=http,
+    )
+    progress = Progress("luma", client.stats, log)
+
+    @dlt.resource(
+        name=EVENTS.name,
+        primary_key=list(EVENTS.primary_key),
+        write_disposition="merge",
+        columns=EVENTS.dlt_columns(),
+    )
+    def events() -> Iterator[list[dict[str, Any]]]:
+        for page in list_events(client, page_size):
+            progress.add(events_read=len(page))
+            yield progress.keyed(EVENTS, page)
+
+    @dlt.transformer(
+        name=GUESTS.name,
+        data_from=events,
+        primary_key=list(GUESTS.primary_key),
+        write_disposition="merge",
+        columns=GUESTS.dlt_columns(),
+    )
+    def event_guests(event_page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        # Events whose guests were read after the refresh window had closed: they cannot change.
+        settled: dict[str, str] = dlt.current.resource_state().setdefault("settled_events", {})
+        now = datetime.now(UTC)
+        cutoff = now - timedelta(days=guest_refresh_days)
+        for event in event_page:
+            event_id = event["api_id"]
+            if event_id in settled and not full_refresh:
+                progress.add(events_skipped=1)
+                continue
+            for page in client.pages(
+                GUESTS.endpoint,
+                params={"event_api_id": event_id, "pagination_limit": page_size},
+                paginator=_cursor(),
+                data_selector="entries[*].guest",
+            ):
+                for guest in page:
+                    guest["event_api_id"] = event_id
+                progress.add(guests_read=len(page))
+                yield progress.keyed(GUESTS, page)
+            progress.add(events_done=1)
+            if _ended_before(event, cutoff):
+                settled[event_id] = now.isoformat()
+
+    return events, event_guests

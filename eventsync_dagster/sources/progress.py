@@ -1,0 +1,61 @@
+"""Progress of a long sync, logged every few seconds rather than per request."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+
+from eventsync_dagster.sources.http import RequestStats
+from eventsync_dagster.tables import Table
+
+LOG_EVERY_SECONDS = 10.0
+logger = logging.getLogger("eventsync_dagster")
+
+
+class Progress:
+    """Counts what a source has read and says so at a readable pace (Dagster's log or logging)."""
+
+    def __init__(
+        self,
+        vendor: str,
+        stats: RequestStats,
+        log: Callable[[str], None] | None = None,
+        every_seconds: float = LOG_EVERY_SECONDS,
+    ) -> None:
+        self.vendor, self.stats = vendor, stats
+        self.log = log or logger.info
+        self.every_seconds = every_seconds
+        self.counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._last = time.monotonic()
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            self.counts.update(counts)
+            now = time.monotonic()
+            if now - self._last < self.every_seconds:
+                return
+            self._last = now
+        self.log(self.summary())
+
+    def keyed(self, table: Table, records: list[dict]) -> list[dict]:
+        """Drop records without a primary key: they cannot be merged, and a null key is no row."""
+        kept = [r for r in records if all(r.get(c) is not None for c in table.primary_key)]
+        if dropped := len(records) - len(kept):
+            with self._lock:
+                self.counts[f"{table.name}_rejected_null_key"] += dropped
+            self.log(f"{self.vendor}.{table.name}: rejected {dropped} record(s) with a null key")
+        return kept
+
+    def summary(self) -> str:
+        counts = ", ".join(
+            f"{name.replace('_', ' ')} {n}" for name, n in sorted(self.counts.items())
+        )
+        stats = self.stats
+        return (
+            f"{self.vendor}: {counts or 'nothing read yet'}; {stats.requests} requests, "
+            f"{stats.throttled} throttled (429), {stats.waited_seconds:.1f}s waited for the rate limit"
+        )
