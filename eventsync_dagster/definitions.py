@@ -11,12 +11,14 @@ from eventsync_dagster.checks import CHECKS
 from eventsync_dagster.jobs import JOBS
 from eventsync_dagster.resources import EventeeResource, LumaResource, WarehouseResource
 from eventsync_dagster.schedules import daily_schedules
+from eventsync_dagster.sensors import SENSORS
 
 defs = dg.Definitions(
     assets=[luma_events_assets, luma_guests_assets, eventee_assets],
     asset_checks=CHECKS,
     jobs=list(JOBS.values()),
     schedules=daily_schedules(),
+    sensors=SENSORS,
     resources={
         "dlt": DagsterDltResource(),
         "luma": LumaResource(),

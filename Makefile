@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make demo` runs the whole sync against the bundled fake API,
+# `make test` runs lint, types and the tests. Both create .venv and install what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+
+.PHONY: demo test lint dev clean
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+demo: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m eventsync_dagster.demo
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check eventsync_dagster eventsync_dagster_tests bench
+	$(BIN)/ruff format --check eventsync_dagster eventsync_dagster_tests bench
+	$(BIN)/mypy eventsync_dagster
+
+test: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml lint
+	$(BIN)/python -m pytest
+
+dev: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dg dev
+
+clean:
+	rm -rf data .dagster_home
