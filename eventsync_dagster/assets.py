@@ -4,7 +4,6 @@ Luma's events and guests are two ops so that the blocking checks on `luma/events
 guest is read; Eventee is one op, because one `/content` response feeds seven tables.
 """
 
-
 import os
 import tempfile
 from collections.abc import Iterator
@@ -13,15 +12,13 @@ import dagster as dg
 import dlt
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
-from dlt.extract.source import DltSource
-from dlt.pipeline.exceptions import PipelineStepFailed
 
 from eventsync_dagster.resources import EventeeResource, LumaResource, WarehouseResource
 from eventsync_dagster.sources.eventee import eventee_source
-from eventsync_dagster.sources.http import RequestStats, SourceError
+from eventsync_dagster.sources.http import SourceError
 from eventsync_dagster.sources.luma import luma_source
 from eventsync_dagster.tables import table
-from eventsync_dagster.warehouse import Warehouse, WarehouseBusy
+from eventsync_dagster.warehouse import Warehouse, WarehouseBusy, row_counts
 
 OWNERS = ["team:data-platform"]
 WAREHOUSE_POOL = "eventsync_warehouse"
@@ -78,14 +75,22 @@ def _root_cause(error: BaseException) -> SourceError | WarehouseBusy | None:
 def load(
     context: dg.AssetExecutionContext,
     dlt: DagsterDltResource,
-    warehouse: Warehouse,
-    vendor: str,
-    source: DltSource,
-    stats: RequestStats,
+    warehouse_resource: WarehouseResource,
+    vendor: LumaResource | EventeeResource,
+    tables: tuple[str, ...] | None = None,
 ) -> Iterator[dg.MaterializeResult]:
-    """Run one dlt pipeline under the warehouse lock; report rows and the op's HTTP cost."""
-    pipeline = warehouse.pipeline(vendor)
+    """Run one dlt pipeline under the warehouse lock; report rows and the op's HTTP cost.
+
+    Failures a person can fix (a key, an unreachable vendor, a busy warehouse) end the step
+    with one line; anything else keeps its traceback.
+    """
     try:
+        client = vendor.client()
+        source = vendor.source(client, context.log.info)
+        if tables:
+            source = source.with_resources(*tables)
+        warehouse = warehouse_resource.warehouse()
+        pipeline = warehouse.pipeline(source.name)
         with warehouse.lock(context.log.info):
             results = list(
                 dlt.run(
@@ -96,27 +101,21 @@ def load(
                 )
             )
             with pipeline.sql_client() as sql:
-                counts = {
-                    r.asset_key: sql.execute_sql(
-                        f"SELECT count(*) FROM {sql.make_qualified_table_name(r.asset_key.path[-1])}"
-                    )[0][0]
-                    for r in results
-                    if isinstance(r, dg.MaterializeResult) and r.asset_key
-                }
-    except (PipelineStepFailed, WarehouseBusy) as error:
+                counts = row_counts(sql, (r.asset_key.path[-1] for r in results if r.asset_key))
+    except Exception as error:
         cause = _root_cause(error)
         if cause is None:
             raise
         raise dg.Failure(description=str(cause), allow_retries=False) from None
     for result in results:
-        assert isinstance(result, dg.MaterializeResult) and result.asset_key
+        assert result.asset_key, "dagster-dlt names the asset of every result"
         yield dg.MaterializeResult(
             asset_key=result.asset_key,
             metadata={
                 "rows_loaded": 0,
                 **(result.metadata or {}),
-                "dagster/row_count": counts[result.asset_key],
-                **stats.as_metadata(),
+                "dagster/row_count": counts[result.asset_key.path[-1]],
+                **client.stats.as_metadata(),
             },
         )
 
@@ -134,9 +133,7 @@ def luma_events_assets(
     luma: LumaResource,
     warehouse: WarehouseResource,
 ) -> Iterator[dg.MaterializeResult]:
-    client = luma.client()
-    source = luma.source(client, context.log.info).with_resources("events")
-    yield from load(context, dlt, warehouse.warehouse(), "luma", source, client.stats)
+    yield from load(context, dlt, warehouse, luma, ("events",))
 
 
 @dlt_assets(
@@ -152,9 +149,7 @@ def luma_guests_assets(
     luma: LumaResource,
     warehouse: WarehouseResource,
 ) -> Iterator[dg.MaterializeResult]:
-    client = luma.client()
-    source = luma.source(client, context.log.info).with_resources("event_guests")
-    yield from load(context, dlt, warehouse.warehouse(), "luma", source, client.stats)
+    yield from load(context, dlt, warehouse, luma, ("event_guests",))
 
 
 @dlt_assets(
@@ -170,6 +165,4 @@ def eventee_assets(
     eventee: EventeeResource,
     warehouse: WarehouseResource,
 ) -> Iterator[dg.MaterializeResult]:
-    client = eventee.client()
-    source = eventee.source(client, context.log.info)
-    yield from load(context, dlt, warehouse.warehouse(), "eventee", source, client.stats)
+    yield from load(context, dlt, warehouse, eventee)

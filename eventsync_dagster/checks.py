@@ -6,7 +6,6 @@ Each table has one check op with four checks: primary key unique and required fi
 SQL destination.
 """
 
-
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -19,6 +18,7 @@ from dlt.destinations.sql_client import SqlClientBase
 from eventsync_dagster.assets import WAREHOUSE_POOL
 from eventsync_dagster.resources import WarehouseResource
 from eventsync_dagster.tables import TABLES, Table
+from eventsync_dagster.warehouse import query
 
 SAMPLE_SIZE = 10
 FRESHNESS_HOURS = 26.0
@@ -66,7 +66,8 @@ class TableProbe:
         self.sql, self.t = sql, t
         self.name = sql.make_qualified_table_name(t.name)
         self.exists = bool(
-            sql.execute_sql(
+            query(
+                sql,
                 "SELECT count(*) FROM information_schema.tables "
                 "WHERE table_schema = %s AND table_name = %s",
                 sql.dataset_name,
@@ -80,14 +81,15 @@ class TableProbe:
     def duplicate_keys(self) -> tuple[int, list[str]]:
         keys = self._columns(self.t.primary_key)
         grouped = f"SELECT {keys} FROM {self.name} GROUP BY {keys} HAVING count(*) > 1"
-        count = self.sql.execute_sql(f"SELECT count(*) FROM ({grouped}) AS d")[0][0]
-        sample = self.sql.execute_sql(f"{grouped} ORDER BY {keys} LIMIT {SAMPLE_SIZE}")
+        count = query(self.sql, f"SELECT count(*) FROM ({grouped}) AS d")[0][0]
+        sample = query(self.sql, f"{grouped} ORDER BY {keys} LIMIT {SAMPLE_SIZE}")
         return int(count), [_key(row) for row in sample]
 
     def nulls(self) -> tuple[dict[str, int], list[str]]:
         present = {
             row[0]
-            for row in self.sql.execute_sql(
+            for row in query(
+                self.sql,
                 "SELECT column_name FROM information_schema.columns "
                 "WHERE table_schema = %s AND table_name = %s",
                 self.sql.dataset_name,
@@ -101,22 +103,23 @@ class TableProbe:
                 f"sum(CASE WHEN {self.sql.escape_column_name(f)} IS NULL THEN 1 ELSE 0 END)"
                 for f in checked
             )
-            row = self.sql.execute_sql(f"SELECT {sums} FROM {self.name}")[0]
+            row = query(self.sql, f"SELECT {sums} FROM {self.name}")[0]
             counts |= {f: int(n or 0) for f, n in zip(checked, row, strict=True)}
         sample: list[str] = []
         if any(n > 0 for n in counts.values()):
             where = " OR ".join(f"{self.sql.escape_column_name(f)} IS NULL" for f in checked)
             keys = self._columns(self.t.primary_key)
-            rows = self.sql.execute_sql(
-                f"SELECT {keys} FROM {self.name} WHERE {where} LIMIT {SAMPLE_SIZE}"
+            rows = query(
+                self.sql, f"SELECT {keys} FROM {self.name} WHERE {where} LIMIT {SAMPLE_SIZE}"
             )
             sample = [_key(row) for row in rows]
         return counts, sample
 
     def last_loaded_at(self) -> datetime | None:
-        rows = self.sql.execute_sql(
+        rows = query(
+            self.sql,
             f"SELECT max(l.inserted_at) FROM {self.sql.make_qualified_table_name('_dlt_loads')} l "
-            f"WHERE l.status = 0 AND l.load_id = (SELECT max(_dlt_load_id) FROM {self.name})"
+            f"WHERE l.status = 0 AND l.load_id = (SELECT max(_dlt_load_id) FROM {self.name})",
         )
         value = rows[0][0] if rows else None
         if value is None:
@@ -125,7 +128,8 @@ class TableProbe:
 
     def drift(self) -> tuple[list[str], list[str]] | None:
         """Columns added and retyped by the latest load against the one before (None: first)."""
-        loads = self.sql.execute_sql(
+        loads = query(
+            self.sql,
             f"SELECT schema_version_hash FROM {self.sql.make_qualified_table_name('_dlt_loads')} "
             "WHERE status = 0 AND schema_name = %s ORDER BY load_id DESC LIMIT 2",
             self.t.vendor,
@@ -144,7 +148,8 @@ class TableProbe:
         return added, retyped
 
     def _schema_columns(self, version_hash: str) -> dict[str, str]:
-        rows = self.sql.execute_sql(
+        rows = query(
+            self.sql,
             f"SELECT schema FROM {self.sql.make_qualified_table_name('_dlt_version')} "
             "WHERE version_hash = %s ORDER BY inserted_at DESC LIMIT 1",
             version_hash,

@@ -11,8 +11,8 @@ import subprocess
 import sys
 
 from eventsync_dagster.fake_api import Dataset, FakeApi
-from eventsync_dagster.tables import TABLES
-from eventsync_dagster.warehouse import Warehouse
+from eventsync_dagster.tables import VENDORS, vendor_tables
+from eventsync_dagster.warehouse import Warehouse, row_counts
 
 
 def demo_environment(api: FakeApi) -> dict[str, str]:
@@ -25,13 +25,12 @@ def demo_environment(api: FakeApi) -> dict[str, str]:
     }
 
 
-def row_counts(warehouse: Warehouse) -> dict[str, int]:
+def table_counts(warehouse: Warehouse) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for vendor in ("luma", "eventee"):
+    for vendor in VENDORS:
         with warehouse.lock(), warehouse.pipeline(vendor).sql_client() as sql:
-            for t in (t for t in TABLES if t.vendor == vendor):
-                name = sql.make_qualified_table_name(t.name)
-                counts[f"{vendor}.{t.name}"] = sql.execute_sql(f"SELECT count(*) FROM {name}")[0][0]
+            tables = (t.name for t in vendor_tables(vendor))
+            counts |= {f"{vendor}.{t}": n for t, n in row_counts(sql, tables).items()}
     return counts
 
 
@@ -56,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             print("the run failed: see the log above", file=sys.stderr)
             return done.returncode
         print(f"{sum(api.counts.values())} requests served")
-    counts = row_counts(Warehouse.from_env())
+    counts = table_counts(Warehouse.from_env())
     width = max(map(len, counts))
     print(f"\n{'table':<{width}}  rows")
     for name, n in counts.items():

@@ -87,7 +87,7 @@ def luma_change_sensor(
     job=JOBS["eventee"],
     minimum_interval_seconds=_interval(),
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Refreshes every Eventee table when the programme, partners or participants change.",
+    description="Refreshes every Eventee table when programme, partners or participants change.",
 )
 def eventee_change_sensor(
     context: dg.SensorEvaluationContext, eventee: EventeeResource

@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import cast
 
 import dagster as dg
+from dlt.common.schema.typing import TColumnSchema, TDataType
 
 # dlt data types. Nested objects and lists are kept as JSON columns rather than child tables: the
 # vendors' nested shapes vary (a registration answer is a string, a bool, a list or null), and one
@@ -51,10 +53,10 @@ class Table:
     def asset_key(self) -> dg.AssetKey:
         return dg.AssetKey([self.vendor, self.name])
 
-    def dlt_columns(self) -> dict[str, dict[str, object]]:
+    def dlt_columns(self) -> dict[str, TColumnSchema]:
         """Column hints for dlt: types, and nullability of the key and required fields."""
         return {
-            name: {"data_type": data_type, "nullable": name not in self.not_null}
+            name: {"data_type": cast(TDataType, data_type), "nullable": name not in self.not_null}
             for name, data_type in self.columns.items()
         }
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import Any
 
 import dlt
 from dlt.common.destination.reference import Destination
+from dlt.destinations.sql_client import SqlClientBase
 
 DEFAULT_DUCKDB_PATH = "data/eventsync.duckdb"
 LOCK_TIMEOUT_SECONDS = 3600.0
@@ -23,6 +24,17 @@ LOCK_TIMEOUT_SECONDS = 3600.0
 
 class WarehouseBusy(RuntimeError):
     pass
+
+
+def query(sql: SqlClientBase[Any], statement: str, *args: Any) -> list[Sequence[Any]]:
+    return list(sql.execute_sql(statement, *args) or [])
+
+
+def row_counts(sql: SqlClientBase[Any], tables: Iterable[str]) -> dict[str, int]:
+    return {
+        t: int(query(sql, f"SELECT count(*) FROM {sql.make_qualified_table_name(t)}")[0][0])
+        for t in tables
+    }
 
 
 @dataclass(frozen=True)
@@ -57,19 +69,17 @@ class Warehouse:
 
     def pipeline(self, vendor: str) -> dlt.Pipeline:
         """The vendor's pipeline: dataset (schema) named after the vendor, e.g. `luma.events`."""
+        options: dict[str, Any] = {}
+        if self.is_duckdb:  # dlt state beside the file, never mixed with another warehouse's
+            options["pipelines_dir"] = str(
+                Path(self.duckdb_path).resolve().parent / "dlt_pipelines"
+            )
         return dlt.pipeline(
             pipeline_name=f"eventsync_{vendor}",
             destination=self.dlt_destination(),
             dataset_name=vendor,
-            pipelines_dir=self._pipelines_dir(),
-            progress="log" if os.environ.get("EVENTSYNC_DLT_PROGRESS") else None,
+            **options,
         )
-
-    def _pipelines_dir(self) -> str | None:
-        # Beside the DuckDB file, so one warehouse's dlt state never mixes with another's.
-        if self.is_duckdb:
-            return str(Path(self.duckdb_path).resolve().parent / "dlt_pipelines")
-        return None
 
     @property
     def loader_file_format(self) -> str | None:

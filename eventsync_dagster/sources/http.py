@@ -21,7 +21,7 @@ from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import AuthConfigBase
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
-from requests import PreparedRequest, Response
+from requests import HTTPError, PreparedRequest, Response
 from requests.adapters import HTTPAdapter
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -201,16 +201,14 @@ class VendorClient:
         return client
 
     def _check(self, response: Response, *args: Any, **kwargs: Any) -> None:
+        """Response hook: runs inside dlt's retry loop, which retries the `HTTPError`s it can."""
         status = response.status_code
         if status in (401, 403):
             raise CredentialsRejected(
                 f"{self.credential_variable} was rejected by {self.vendor} ({status})"
             )
         if status >= 400:
-            raise SourceError(
-                f"{self.vendor} answered {status} for {response.request.path_url.split('?')[0]}"
-                + (" after retries" if status in RETRY_STATUSES else "")
-            )
+            raise HTTPError(f"{status} from {self.vendor}", response=response)
 
     @contextmanager
     def _errors(self, path: str) -> Iterator[None]:
@@ -218,6 +216,13 @@ class VendorClient:
             yield
         except json.JSONDecodeError as error:
             raise SourceError(f"{self.vendor} sent invalid JSON for {path}: {error}") from None
+        except HTTPError as error:
+            status = error.response.status_code if error.response is not None else "an error"
+            retried = status in RETRY_STATUSES
+            raise SourceError(
+                f"{self.vendor} answered {status} for {path}"
+                + (f" after {self.settings.max_attempts} attempts" if retried else "")
+            ) from None
         except OSError as error:  # requests' errors, after dlt's retries
             raise SourceError(
                 f"{self.vendor} request to {path} failed after "

@@ -57,5 +57,5 @@ class Progress:
         stats = self.stats
         return (
             f"{self.vendor}: {counts or 'nothing read yet'}; {stats.requests} requests, "
-            f"{stats.throttled} throttled (429), {stats.waited_seconds:.1f}s waited for the rate limit"
+            f"{stats.throttled} throttled (429), {stats.waited_seconds:.1f}s waited on rate limits"
         )

@@ -1,0 +1,107 @@
+"""Fixtures: the fake API on 127.0.0.1, a project environment pointing at it, a temp warehouse."""
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from eventsync_dagster.demo import demo_environment
+from eventsync_dagster.fake_api import Dataset, FakeApi
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def fake_api() -> Iterator[FakeApi]:
+    with FakeApi(dataset=Dataset(events=12, guests_per_event=4, participants=6)) as api:
+        yield api
+
+
+@pytest.fixture
+def duckdb_path(tmp_path: Path) -> Path:
+    return tmp_path / "warehouse" / "eventsync.duckdb"
+
+
+@pytest.fixture
+def project_env(
+    fake_api: FakeApi, duckdb_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """The environment a user would set, pointed at the fake API, with quick retries."""
+    for name in list(os.environ):
+        if name.startswith(("LUMA_", "EVENTEE_", "EVENTSYNC_", "SOURCES__", "DESTINATION")):
+            monkeypatch.delenv(name)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    env = {
+        **demo_environment(fake_api),
+        "EVENTSYNC_DUCKDB_PATH": str(duckdb_path),
+        "EVENTSYNC_RETRY_BACKOFF_FACTOR": "0.05",
+        "DAGSTER_HOME": str(home),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)  # nothing may depend on the working directory being the repo
+    return env
+
+
+def rows(path: Path, sql: str) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def count(path: Path, table: str) -> int:
+    return rows(path, f"SELECT count(*) FROM {table}")[0][0]
+
+
+def materialize(
+    *keys: str, instance: dg.DagsterInstance | None = None
+) -> dg.ExecuteInProcessResult:
+    """A real in-process run of the project's definitions, as the UI launches one.
+
+    With no keys, every asset; checks of the selected assets run in the same run.
+    """
+    from eventsync_dagster.definitions import defs
+
+    job = defs.resolve_implicit_global_asset_job_def()
+    return job.execute_in_process(
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        asset_selection=[dg.AssetKey.from_user_string(k) for k in keys] or None,
+        raise_on_error=False,
+    )
+
+
+def failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
+    """Each failed step's message, without the exception class Dagster puts before it."""
+    return [
+        event.step_failure_data.error.message.strip().removeprefix(
+            "dagster._core.definitions.events.Failure: "
+        )
+        for event in result.all_events
+        if event.is_step_failure and event.step_failure_data.error
+    ]
+
+
+def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:
+    """Check evaluations by "asset_key:check_name"."""
+    evaluations = [
+        e.asset_check_evaluation_data
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    return {f"{e.asset_key.to_user_string()}:{e.check_name}": e for e in evaluations}
+
+
+def materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
+    """Materialization metadata (raw values) by asset key."""
+    return {
+        e.materialization.asset_key.to_user_string(): {
+            k: v.value for k, v in e.materialization.metadata.items()
+        }
+        for e in result.all_events
+        if e.is_step_materialization
+    }

@@ -1,0 +1,124 @@
+"""The vendor sources as plain dlt code (no Dagster): real HTTP to the fake API, real DuckDB."""
+
+from pathlib import Path
+
+import pytest
+
+from eventsync_dagster.fake_api import Dataset, FakeApi
+from eventsync_dagster.sources.eventee import eventee_source
+from eventsync_dagster.sources.http import HttpSettings
+from eventsync_dagster.sources.luma import luma_source
+from eventsync_dagster.warehouse import Warehouse
+from eventsync_dagster_tests.conftest import count, rows
+
+FAST = HttpSettings(backoff_factor=0.05)
+
+
+def run(api: FakeApi, path: Path, vendor: str, **options: object) -> None:
+    warehouse = Warehouse(duckdb_path=str(path))
+    if vendor == "luma":
+        source = luma_source(
+            api_key=api.luma_api_key, base_url=api.luma_base_url, http=FAST, **options
+        )
+    else:
+        source = eventee_source(
+            api_token=api.eventee_api_token, base_url=api.eventee_base_url, http=FAST, **options
+        )
+    info = warehouse.pipeline(vendor).run(source, loader_file_format="jsonl")
+    info.raise_on_failed_jobs()
+
+
+def test_luma_loads_every_event_and_guest_across_many_pages(tmp_path: Path) -> None:
+    dataset = Dataset(events=23, guests_per_event=9, participants=1)
+    with FakeApi(dataset=dataset) as api:
+        run(api, tmp_path / "w.duckdb", "luma", page_size=5)
+        # 23 events in pages of 5: 5 pages; the last says has_more=false but still has a cursor.
+        assert api.counts["/v1/calendar/list-events"] == 5
+        assert api.counts["/v1/event/get-guests"] == 23 * 2  # 9 guests: pages of 5 and 4
+        db = tmp_path / "w.duckdb"
+        assert count(db, "luma.events") == 23
+        assert count(db, "luma.event_guests") == 23 * 9
+        expected = {(e["api_id"], e["name"]) for e in api.dataset.events}
+        assert set(rows(db, "SELECT api_id, name FROM luma.events")) == expected
+        first = api.dataset.events[0]["api_id"]
+        guest_ids = {g["api_id"] for g in api.dataset.guests(first)}
+        loaded = rows(db, f"SELECT api_id FROM luma.event_guests WHERE event_api_id = '{first}'")
+        assert {r[0] for r in loaded} == guest_ids
+
+
+def test_guest_nested_fields_land_as_json(tmp_path: Path) -> None:
+    with FakeApi(dataset=Dataset(events=2, guests_per_event=3)) as api:
+        run(api, tmp_path / "w.duckdb", "luma")
+        guest = api.dataset.guests(api.dataset.events[0]["api_id"])[0]
+    types = dict(
+        rows(
+            tmp_path / "w.duckdb",
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'luma' AND table_name = 'event_guests'",
+        )
+    )
+    assert types["registration_answers"] == "JSON"
+    assert types["registered_at"].startswith("TIMESTAMP")
+    (answers,) = rows(
+        tmp_path / "w.duckdb",
+        f"SELECT registration_answers FROM luma.event_guests WHERE api_id = '{guest['api_id']}'",
+    )[0]
+    import json
+
+    assert json.loads(answers) == guest["registration_answers"]
+
+
+def test_eventee_loads_nine_tables_from_three_requests(tmp_path: Path) -> None:
+    with FakeApi(dataset=Dataset(events=1, participants=7)) as api:
+        run(api, tmp_path / "w.duckdb", "eventee")
+        assert dict(api.counts) == {
+            "/public/v1/content": 1,
+            "/public/v1/partners": 1,
+            "/public/v1/participants": 1,
+        }
+        content = api.dataset.content
+        for name, records in content.items():
+            assert count(tmp_path / "w.duckdb", f"eventee.{name}") == len(records), name
+        assert count(tmp_path / "w.duckdb", "eventee.participants") == 7
+        assert count(tmp_path / "w.duckdb", "eventee.partners") == len(api.dataset.partners)
+
+
+@pytest.mark.parametrize("bare", [False, True], ids=["data-envelope", "bare-list"])
+def test_eventee_lists_with_or_without_data_envelope(tmp_path: Path, bare: bool) -> None:
+    with FakeApi(dataset=Dataset(events=1, participants=5)) as api:
+        api.faults.eventee_bare_lists = bare
+        run(api, tmp_path / "w.duckdb", "eventee")
+        emails = {p["email"] for p in api.dataset.participants}
+    assert {
+        r[0] for r in rows(tmp_path / "w.duckdb", "SELECT email FROM eventee.participants")
+    } == emails
+
+
+def test_merge_is_idempotent_and_updates_changed_records(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with FakeApi(dataset=Dataset(events=6, guests_per_event=2, participants=3)) as api:
+        run(api, db, "luma")
+        run(api, db, "luma")
+        assert (count(db, "luma.events"), count(db, "luma.event_guests")) == (6, 12)
+        changed = api.dataset.events[2]["api_id"]
+        api.dataset.update_event(changed, name="Renamed upstream")
+        run(api, db, "luma")
+    assert count(db, "luma.events") == 6
+    assert rows(db, f"SELECT name FROM luma.events WHERE api_id = '{changed}'") == [
+        ("Renamed upstream",)
+    ]
+
+
+def test_guests_of_long_ended_events_are_read_once_more_then_kept(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with FakeApi(dataset=Dataset(events=20, guests_per_event=2)) as api:
+        run(api, db, "luma", guest_refresh_days=30)
+        assert api.counts["/v1/event/get-guests"] == 20
+        api.reset_counts()
+        run(api, db, "luma", guest_refresh_days=30)
+        refreshed = api.counts["/v1/event/get-guests"]
+        assert 0 < refreshed < 20  # only events that ended recently or are still to come
+        api.reset_counts()
+        run(api, db, "luma", guest_refresh_days=30, full_refresh=True)
+        assert api.counts["/v1/event/get-guests"] == 20
+    assert count(db, "luma.event_guests") == 40
