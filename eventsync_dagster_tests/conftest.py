@@ -105,3 +105,25 @@ def materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
         for e in result.all_events
         if e.is_step_materialization
     }
+
+
+def run_checks(*keys: str, instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
+    """Only the checks of these assets, as the UI's "Execute checks" runs them."""
+    from eventsync_dagster.definitions import defs
+
+    selected = {
+        key
+        for key in defs.resolve_asset_graph().asset_check_keys
+        if key.asset_key.to_user_string() in keys
+    }
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(asset_check_selection=selected)
+    return job.execute_in_process(
+        instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False
+    )
+
+
+def execute(path: Path, *statements: str) -> None:
+    """Corrupt the warehouse by hand, as a bug or a person might."""
+    with duckdb.connect(str(path)) as con:
+        for statement in statements:
+            con.execute(statement)
