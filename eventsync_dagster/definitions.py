@@ -8,16 +8,16 @@ from dagster_dlt import DagsterDltResource
 
 from eventsync_dagster.assets import eventee_assets, luma_events_assets, luma_guests_assets
 from eventsync_dagster.checks import CHECKS
-from eventsync_dagster.jobs import JOBS
+from eventsync_dagster.jobs import CHECKS_JOB, JOBS
 from eventsync_dagster.resources import EventeeResource, LumaResource, WarehouseResource
-from eventsync_dagster.schedules import daily_schedules
+from eventsync_dagster.schedules import checks_schedule, daily_schedules
 from eventsync_dagster.sensors import SENSORS
 
 defs = dg.Definitions(
     assets=[luma_events_assets, luma_guests_assets, eventee_assets],
     asset_checks=CHECKS,
-    jobs=list(JOBS.values()),
-    schedules=daily_schedules(),
+    jobs=[*JOBS.values(), CHECKS_JOB],
+    schedules=[*daily_schedules(), checks_schedule],
     sensors=SENSORS,
     resources={
         "dlt": DagsterDltResource(),

@@ -1,4 +1,4 @@
-"""One job per vendor: what its schedule and change sensor run (assets and their checks)."""
+"""What the schedules and sensors run: a sync job per vendor, and a checks-only job."""
 
 import dagster as dg
 
@@ -16,3 +16,9 @@ JOBS = {
     )
     for vendor in VENDORS
 }
+
+CHECKS_JOB = dg.define_asset_job(
+    "warehouse_checks",
+    selection=dg.AssetSelection.all_asset_checks(),
+    description="Every table's checks without loading anything: freshness shows a missed sync.",
+)

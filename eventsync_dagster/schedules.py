@@ -4,7 +4,7 @@ import os
 
 import dagster as dg
 
-from eventsync_dagster.jobs import JOBS
+from eventsync_dagster.jobs import CHECKS_JOB, JOBS
 
 DEFAULT_CRON = "0 6 * * *"
 DEFAULT_TIMEZONE = "UTC"
@@ -22,3 +22,12 @@ def daily_schedules() -> list[dg.ScheduleDefinition]:
         )
         for vendor, job in JOBS.items()
     ]
+
+
+checks_schedule = dg.ScheduleDefinition(
+    name="warehouse_checks_every_6_hours",
+    job=CHECKS_JOB,
+    cron_schedule="0 */6 * * *",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Re-runs every check between syncs, so a stale table warns without a load.",
+)

@@ -1,5 +1,7 @@
 """The asset checks catch what they claim to: each one has a case where it fails."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -10,8 +12,8 @@ from eventsync_dagster_tests.conftest import (
     check_results,
     execute,
     failure_messages,
-    materialize,
     materializations,
+    materialize,
     run_checks,
 )
 
@@ -68,7 +70,7 @@ def test_a_failed_blocking_check_on_events_stops_guests_in_the_same_run(
     execute(
         duckdb_path,
         "ALTER TABLE luma.events ALTER COLUMN api_id DROP NOT NULL",
-        "INSERT INTO luma.events (api_id, name, _dlt_load_id, _dlt_id) VALUES (NULL, 'x', '1', 'x')",
+        "INSERT INTO luma.events (api_id, _dlt_load_id, _dlt_id) VALUES (NULL, '1', 'x')",
     )
     fake_api.reset_counts()
     result = materialize("luma/events", "luma/event_guests")
@@ -120,3 +122,16 @@ def test_checks_run_alone_before_any_load(project_env: dict[str, str]) -> None:
     checks = check_results(result)
     assert checks["eventee/halls:primary_key_unique"].passed
     assert not checks["eventee/halls:freshness"].passed
+
+
+def test_checks_alone_through_the_cli(project_env: dict[str, str], duckdb_path: Path) -> None:
+    assert materialize("eventee/partners").success
+    execute(duckdb_path, "INSERT INTO eventee.partners SELECT * FROM eventee.partners LIMIT 1")
+    command = [
+        sys.executable, "-m", "dagster", "job", "execute",
+        "-m", "eventsync_dagster.definitions", "-j", "warehouse_checks",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode != 0  # a blocking check failed
+    assert "Asset check 'primary_key_unique' on 'eventee/partners' did not pass" in done.stderr
+    assert "Asset check 'primary_key_unique' on 'eventee/halls' passed" in done.stderr
