@@ -1,23 +1,27 @@
 """Change sensors: a cheap poll of each vendor, a run only when the upstream changed.
 
-The cursor keeps the last fingerprint; the run key is the new fingerprint, so one change is
-refreshed once however often the sensor ticks. A vendor error skips the tick with its reason
-instead of crashing the sensor into a retry loop.
+The cursor keeps the last fingerprint and how many changes were seen; the run key is the new
+fingerprint with that count, so one change is refreshed once however often the sensor ticks (or
+a tick is evaluated again), while a change back to an earlier state is still refreshed (Dagster
+never reuses a run key). A vendor error skips the tick with its reason instead of crashing the
+sensor into a retry loop.
 """
 
 import hashlib
 import json
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
+from dlt.sources.helpers.rest_client.paginators import SinglePagePaginator
 
 from eventsync_dagster.jobs import JOBS
 from eventsync_dagster.resources import EventeeResource, LumaResource
 from eventsync_dagster.sources.eventee import records
 from eventsync_dagster.sources.http import SourceError
-from eventsync_dagster.sources.luma import PAGE_SIZE, list_events
+from eventsync_dagster.sources.luma import EVENTS, PAGE_SIZE
 from eventsync_dagster.tables import EVENTEE_CONTENT_TABLES
 
 DEFAULT_INTERVAL_SECONDS = 300
@@ -27,13 +31,33 @@ def fingerprint(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def luma_snapshot(luma: LumaResource) -> tuple[str, str]:
-    """The first page of events (the newest): a new, changed or removed event shows there.
+def _recent_days(luma: LumaResource) -> int:
+    if luma.guest_refresh_days is not None:
+        return luma.guest_refresh_days
+    return int(os.environ.get("EVENTSYNC_GUEST_REFRESH_DAYS") or 30)
 
-    Luma has no `updated_at`, so the fingerprint covers every field of those events.
+
+def luma_snapshot(luma: LumaResource) -> tuple[str, str]:
+    """One page of the events that still change: upcoming ones and those of the guest refresh
+    window (`EVENTSYNC_GUEST_REFRESH_DAYS`); a new, changed or removed event shows there.
+
+    Luma lists events by start, oldest first, so a calendar's plain first page never shows a new
+    event once it has more than a page of them. The window starts at a UTC midnight, so it moves
+    once a day (an event leaving it is a change, refreshed once). Luma has no `updated_at`, so the
+    fingerprint covers every field of those events.
     """
-    page = next(list_events(luma.client(), PAGE_SIZE), [])
-    return fingerprint(page), f"{len(page)} events on the first page"
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    after = (today - timedelta(days=_recent_days(luma))).strftime("%Y-%m-%dT%H:%M:%SZ")
+    page = next(
+        luma.client().pages(
+            EVENTS.endpoint,
+            params={"after": after, "pagination_limit": PAGE_SIZE},
+            paginator=SinglePagePaginator(),
+            data_selector="entries[*].event",
+        ),
+        [],
+    )
+    return fingerprint(page), f"{len(page)} events starting after {after[:10]}"
 
 
 def eventee_snapshot(eventee: EventeeResource) -> tuple[str, str]:
@@ -48,6 +72,21 @@ def eventee_snapshot(eventee: EventeeResource) -> tuple[str, str]:
     return fingerprint([content, partners, participants]), summary
 
 
+def read_cursor(cursor: str | None) -> tuple[str | None, int]:
+    """(last fingerprint, changes seen); a bare fingerprint is a cursor from before the count."""
+    if not cursor:
+        return None, 0
+    try:
+        state = json.loads(cursor)
+        return str(state["fingerprint"]), int(state["changes"])
+    except (ValueError, TypeError, KeyError):
+        return cursor, 0
+
+
+def write_cursor(fingerprint: str, changes: int) -> str:
+    return json.dumps({"fingerprint": fingerprint, "changes": changes})
+
+
 def evaluate(
     context: dg.SensorEvaluationContext, vendor: str, snapshot: Callable[[], tuple[str, str]]
 ) -> dg.SensorResult | dg.SkipReason:
@@ -55,15 +94,20 @@ def evaluate(
         current, summary = snapshot()
     except SourceError as error:
         return dg.SkipReason(f"could not poll {vendor}: {error}")
-    if context.cursor is None:
+    last, changes = read_cursor(context.cursor)
+    if last is None:
         return dg.SensorResult(
-            skip_reason=f"first poll: recorded {vendor}'s state ({summary})", cursor=current
+            skip_reason=f"first poll: recorded {vendor}'s state ({summary})",
+            cursor=write_cursor(current, 0),
         )
-    if context.cursor == current:
+    if last == current:
         return dg.SkipReason(f"{vendor} unchanged since the last refresh ({summary})")
+    changes += 1
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"{vendor}-{current}", tags={"change": summary})],
-        cursor=current,
+        run_requests=[
+            dg.RunRequest(run_key=f"{vendor}-{changes}-{current}", tags={"change": summary})
+        ],
+        cursor=write_cursor(current, changes),
     )
 
 
