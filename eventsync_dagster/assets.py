@@ -107,6 +107,8 @@ def load(
         if cause is None:
             raise
         raise dg.Failure(description=str(cause), allow_retries=False) from None
+    loaded = ", ".join(f"{table} {n} rows" for table, n in counts.items())
+    context.log.info(f"{source.name}: {loaded}; {client.stats.summary()}")
     for result in results:
         assert result.asset_key, "dagster-dlt names the asset of every result"
         yield dg.MaterializeResult(

@@ -17,6 +17,7 @@ import dlt
 from dlt.extract.source import DltSource
 from pydantic import Field
 
+from eventsync_dagster.sources import pii
 from eventsync_dagster.sources.eventee import (
     API_TOKEN_VARIABLE,
     eventee_client,
@@ -106,6 +107,7 @@ class LumaResource(dg.ConfigurableResource):
             else int(_number("EVENTSYNC_GUEST_REFRESH_DAYS", 30)),
             full_refresh=self.full_refresh or os.environ.get("EVENTSYNC_FULL_REFRESH") == "1",
             log=log,
+            **pii.settings_from_env(),
         )
 
 
@@ -130,7 +132,7 @@ class EventeeResource(dg.ConfigurableResource):
         )
 
     def source(self, client: VendorClient, log: Callable[[str], None] | None = None) -> DltSource:
-        return eventee_source(client=client, log=log)
+        return eventee_source(client=client, log=log, **pii.settings_from_env())
 
 
 class WarehouseResource(dg.ConfigurableResource):

@@ -83,8 +83,8 @@ def read_cursor(cursor: str | None) -> tuple[str | None, int]:
         return cursor, 0
 
 
-def write_cursor(fingerprint: str, changes: int) -> str:
-    return json.dumps({"fingerprint": fingerprint, "changes": changes})
+def write_cursor(last: str, changes: int) -> str:
+    return json.dumps({"fingerprint": last, "changes": changes})
 
 
 def evaluate(

@@ -108,7 +108,7 @@ class Warehouse:
                 except BlockingIOError:
                     if time.monotonic() > deadline:
                         raise WarehouseBusy(
-                            f"{path} is still in use by another run after {self.lock_timeout:.0f}s"
+                            f"{path} is still in use by another run after {self.lock_timeout:g}s"
                             " (EVENTSYNC_LOCK_TIMEOUT_SECONDS)"
                         ) from None
                     if waiting and not told:

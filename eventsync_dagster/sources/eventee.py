@@ -15,6 +15,7 @@ import dlt
 from dlt.extract.resource import DltResource
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 
+from eventsync_dagster.sources import pii
 from eventsync_dagster.sources.http import (
     HttpSettings,
     SourceError,
@@ -67,8 +68,15 @@ def eventee_source(
     http: HttpSettings | None = None,
     client: VendorClient | None = None,
     log: Callable[[str], None] | None = None,
+    hash_pii: bool = False,
+    pii_salt: str | None = None,
 ) -> list[DltResource]:
-    """All nine Eventee tables in three requests per run."""
+    """All nine Eventee tables in three requests per run.
+
+    `hash_pii` stores participants' and speakers' emails and phone numbers as salted SHA-256
+    (`sources/pii.py`).
+    """
+    salt = pii.require_salt(pii_salt) if hash_pii else None
     client = client or eventee_client(api_token, base_url, http=http)
     progress = Progress("eventee", client.stats, log)
 
@@ -95,7 +103,10 @@ def eventee_source(
 
         return dlt.resource(read, **_resource(spec))
 
-    return [
+    tables = [
         content_table(spec) if spec.name in EVENTEE_CONTENT_TABLES else listing(spec)
         for spec in vendor_tables("eventee")
-    ] + [content]
+    ]
+    if salt:
+        tables = [pii.protect(resource, "eventee", salt) for resource in tables]
+    return [*tables, content]

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import requests
 from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import AuthConfigBase
@@ -78,6 +79,12 @@ class RequestStats:
             self.requests += requests
             self.throttled += throttled
             self.waited_seconds += waited
+
+    def summary(self) -> str:
+        return (
+            f"{self.requests} requests, {self.throttled} throttled (429), "
+            f"{self.waited_seconds:.1f}s waited on rate limits"
+        )
 
     def as_metadata(self) -> dict[str, float | int]:
         return {
@@ -214,14 +221,23 @@ class VendorClient:
     def _errors(self, path: str) -> Iterator[None]:
         try:
             yield
-        except json.JSONDecodeError as error:
-            raise SourceError(f"{self.vendor} sent invalid JSON for {path}: {error}") from None
+        except (json.JSONDecodeError, requests.JSONDecodeError) as error:
+            # requests' own JSONDecodeError is an OSError too: caught here, before the retry text.
+            raise SourceError(
+                f"{self.vendor} sent a body that is not JSON (truncated or an error page) for "
+                f"{path}: {error}"
+            ) from None
         except HTTPError as error:
             status = error.response.status_code if error.response is not None else "an error"
             retried = status in RETRY_STATUSES
             raise SourceError(
                 f"{self.vendor} answered {status} for {path}"
                 + (f" after {self.settings.max_attempts} attempts" if retried else "")
+            ) from None
+        except requests.Timeout:
+            raise SourceError(
+                f"{self.vendor} timed out on {path}: no answer within {self.settings.timeout:g}s "
+                f"in {self.settings.max_attempts} attempts (EVENTSYNC_REQUEST_TIMEOUT_SECONDS)"
             ) from None
         except OSError as error:  # requests' errors, after dlt's retries
             raise SourceError(

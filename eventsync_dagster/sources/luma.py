@@ -16,6 +16,7 @@ from dlt.extract.resource import DltResource
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 
+from eventsync_dagster.sources import pii
 from eventsync_dagster.sources.http import (
     HttpSettings,
     VendorClient,
@@ -97,13 +98,17 @@ def luma_source(
     http: HttpSettings | None = None,
     client: VendorClient | None = None,
     log: Callable[[str], None] | None = None,
+    hash_pii: bool = False,
+    pii_salt: str | None = None,
 ) -> tuple[DltResource, DltResource]:
     """Events and their guests.
 
     Luma has no updated-since filter, so every sync reads all events. Guests are read per event;
     those of events that ended more than `guest_refresh_days` ago are read once more after the
     window closes and then kept as they are (`full_refresh=True` reads them all again).
+    `hash_pii` stores guests' emails and phone numbers as salted SHA-256 (`sources/pii.py`).
     """
+    salt = pii.require_salt(pii_salt) if hash_pii else None
     client = client or luma_client(
         api_key,
         base_url,
@@ -155,4 +160,6 @@ def luma_source(
             if _ended_before(event, cutoff):
                 settled[event_id] = now.isoformat()
 
+    if salt:
+        pii.protect(event_guests, "luma", salt)
     return events, event_guests

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import Counter
@@ -12,6 +13,7 @@ from eventsync_dagster.sources.http import RequestStats
 from eventsync_dagster.tables import Table
 
 LOG_EVERY_SECONDS = 10.0
+"""How often a long sync says how far it is ($EVENTSYNC_PROGRESS_SECONDS overrides it)."""
 logger = logging.getLogger("eventsync_dagster")
 
 
@@ -23,11 +25,15 @@ class Progress:
         vendor: str,
         stats: RequestStats,
         log: Callable[[str], None] | None = None,
-        every_seconds: float = LOG_EVERY_SECONDS,
+        every_seconds: float | None = None,
     ) -> None:
         self.vendor, self.stats = vendor, stats
         self.log = log or logger.info
-        self.every_seconds = every_seconds
+        self.every_seconds = (
+            float(os.environ.get("EVENTSYNC_PROGRESS_SECONDS", LOG_EVERY_SECONDS))
+            if every_seconds is None
+            else every_seconds
+        )
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._last = time.monotonic()
@@ -54,8 +60,4 @@ class Progress:
         counts = ", ".join(
             f"{name.replace('_', ' ')} {n}" for name, n in sorted(self.counts.items())
         )
-        stats = self.stats
-        return (
-            f"{self.vendor}: {counts or 'nothing read yet'}; {stats.requests} requests, "
-            f"{stats.throttled} throttled (429), {stats.waited_seconds:.1f}s waited on rate limits"
-        )
+        return f"{self.vendor}: {counts or 'nothing read yet'}; {self.stats.summary()}"
