@@ -63,13 +63,13 @@ def test_credentials_precedence_env_over_dlt_secrets(
     assert key_seen_by_a_run(project, {**env, "LUMA_API_KEY": "from-env"}) == "from-env"
 
 
-def test_dotenv_in_the_project_root_is_loaded_by_the_dagster_cli(
+def test_dotenv_in_the_project_root_is_loaded_by_the_dagster_cli_and_wins(
     project_env: dict[str, str], fake_api: FakeApi, tmp_path: Path, duckdb_path: Path
 ) -> None:
     project = tmp_path / "project"
     project.mkdir()
     (project / ".env").write_text(f"LUMA_API_KEY={fake_api.luma_api_key}\n")
-    env = {k: v for k, v in os.environ.items() if k != "LUMA_API_KEY"}
+    env = {**os.environ, "LUMA_API_KEY": "exported-but-overridden-by-dotenv"}
     command = [
         sys.executable, "-m", "dagster", "asset", "materialize",
         "-m", "eventsync_dagster.definitions", "--select", "luma/events",
