@@ -22,12 +22,17 @@ demo: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m eventsync_dagster.demo
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check eventsync_dagster eventsync_dagster_tests bench
-	$(BIN)/ruff format --check eventsync_dagster eventsync_dagster_tests bench
+	$(BIN)/ruff check eventsync_dagster eventsync_dagster_tests bench scripts
+	$(BIN)/ruff format --check eventsync_dagster eventsync_dagster_tests bench scripts
 	$(BIN)/mypy eventsync_dagster
 
+# The destination tests also run against PostgreSQL: scripts/postgres.sh installs Debian's server
+# if it is missing and starts one on 127.0.0.1 (`make test POSTGRES=0` runs DuckDB only).
+POSTGRES ?= 1
+
 test: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml lint
-	$(BIN)/python -m pytest
+	if [ "$(POSTGRES)" = 1 ]; then url=$$(bash scripts/postgres.sh) || exit 1; fi; \
+	EVENTSYNC_TEST_POSTGRES=$$url $(BIN)/python -m pytest
 
 dev: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dg dev

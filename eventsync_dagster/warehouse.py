@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+from dlt.common.destination import TLoaderFileFormat
 from dlt.common.destination.reference import Destination
 from dlt.destinations.sql_client import SqlClientBase
 
@@ -82,9 +83,15 @@ class Warehouse:
         )
 
     @property
-    def loader_file_format(self) -> str | None:
-        """jsonl where the destination takes it: dlt's default for DuckDB is ~5x slower."""
-        return "jsonl" if self.is_duckdb else None
+    def loader_file_format(self) -> TLoaderFileFormat | None:
+        """jsonl where the destination takes it (dlt's default for DuckDB is ~5x slower), else
+        csv (Postgres: about a quarter faster than its default), else the destination's default.
+        """
+        destination = self.dlt_destination()
+        if isinstance(destination, str):
+            destination = Destination.from_reference(destination)
+        supported = destination.capabilities().supported_loader_file_formats
+        return next((f for f in ("jsonl", "csv") if f in supported), None)
 
     @contextmanager
     def lock(self, waiting: Callable[[str], None] | None = None) -> Iterator[None]:

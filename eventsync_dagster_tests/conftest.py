@@ -2,8 +2,10 @@
 
 import os
 import shutil
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -11,8 +13,11 @@ import pytest
 
 from eventsync_dagster.demo import demo_environment
 from eventsync_dagster.fake_api import Dataset, FakeApi
+from eventsync_dagster.warehouse import Warehouse, query
 
 REPO = Path(__file__).resolve().parents[1]
+POSTGRES_URL = os.environ.get("EVENTSYNC_TEST_POSTGRES")
+"""A PostgreSQL server for the destination tests (`make test` starts one: scripts/postgres.sh)."""
 
 
 @pytest.fixture
@@ -127,3 +132,36 @@ def execute(path: Path, *statements: str) -> None:
     with duckdb.connect(str(path)) as con:
         for statement in statements:
             con.execute(statement)
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def destination(
+    request: pytest.FixtureRequest, project_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """The same test against DuckDB and against a fresh PostgreSQL database."""
+    if request.param == "duckdb":
+        yield "duckdb"
+        return
+    if not POSTGRES_URL:
+        pytest.skip("EVENTSYNC_TEST_POSTGRES is not set: `make test` starts PostgreSQL")
+    import psycopg2
+
+    database = f"eventsync_test_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(POSTGRES_URL)
+    admin.autocommit = True
+    admin.cursor().execute(f"CREATE DATABASE {database}")
+    monkeypatch.setenv("EVENTSYNC_DESTINATION", "postgres")
+    monkeypatch.setenv(
+        "DESTINATION__POSTGRES__CREDENTIALS", POSTGRES_URL.rsplit("/", 1)[0] + f"/{database}"
+    )
+    try:
+        yield "postgres"
+    finally:
+        admin.cursor().execute(f"DROP DATABASE {database} WITH (FORCE)")
+        admin.close()
+
+
+def warehouse_sql(vendor: str, statement: str) -> list[Sequence[Any]]:
+    """A statement on whichever warehouse the environment names, through dlt's SQL client."""
+    with Warehouse.from_env().pipeline(vendor).sql_client() as sql:
+        return query(sql, statement.format(dataset=sql.fully_qualified_dataset_name()))

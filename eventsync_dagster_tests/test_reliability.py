@@ -44,7 +44,7 @@ DATASET: dict[str, int] = {"events": 12, "guests_per_event": 4, "participants": 
 FAST = HttpSettings(backoff_factor=0.05)
 EVENTS, GUESTS = "/v1/calendar/list-events", "/v1/event/get-guests"
 PARTICIPANTS = "/public/v1/participants"
-EVENTEE_KEYS = tuple(f"eventee/{t.name}" for t in TABLES if t.vendor == "eventee")
+DUPLICATED = ("eventee/halls", "eventee/partners", "eventee/participants")
 CLI = [
     sys.executable, "-m", "dagster", "asset", "materialize",
     "-m", "eventsync_dagster.definitions", "--select", "*",
@@ -63,21 +63,26 @@ def fake_api() -> Any:
         yield api
 
 
+def clean_sync(api: FakeApi, path: Path) -> None:
+    """A clean sync of every table into a new file: plain dlt, the project's sources and pipelines."""
+    warehouse = Warehouse(duckdb_path=str(path))
+    sources = {
+        "luma": luma_source(api_key=api.luma_api_key, base_url=api.luma_base_url, http=FAST),
+        "eventee": eventee_source(
+            api_token=api.eventee_api_token, base_url=api.eventee_base_url, http=FAST
+        ),
+    }
+    for vendor, source in sources.items():
+        info = warehouse.pipeline(vendor).run(source, loader_file_format="jsonl")
+        info.raise_on_failed_jobs()
+
+
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A warehouse after one clean sync of DATASET (plain dlt, built once, copied per test)."""
+    """A warehouse after one clean sync of DATASET (built once, copied per test)."""
     path = tmp_path_factory.mktemp("baseline") / "eventsync.duckdb"
-    warehouse = Warehouse(duckdb_path=str(path))
     with FakeApi(dataset=Dataset(**DATASET)) as api:
-        sources = {
-            "luma": luma_source(api_key=api.luma_api_key, base_url=api.luma_base_url, http=FAST),
-            "eventee": eventee_source(
-                api_token=api.eventee_api_token, base_url=api.eventee_base_url, http=FAST
-            ),
-        }
-        for vendor, source in sources.items():
-            info = warehouse.pipeline(vendor).run(source, loader_file_format="jsonl")
-            info.raise_on_failed_jobs()
+        clean_sync(api, path)
     return path
 
 
@@ -386,19 +391,19 @@ def test_records_duplicated_across_pages_leave_one_row_per_key(
     project_env: dict[str, str], fake_api: FakeApi, duckdb_path: Path, tmp_path: Path
 ) -> None:
     fake_api.faults.duplicate_across_pages = True  # Eventee lists repeat their first record
-    result = materialize(*EVENTEE_KEYS)
+    result = materialize(*DUPLICATED)
     assert result.success, failure_messages(result)
     expected = expected_counts(fake_api)
     metadata = materializations(result)
-    for key in EVENTEE_KEYS:
+    for key in DUPLICATED:
         table = key.replace("/", ".")
         assert count(duckdb_path, table) == expected[table], table
         assert metadata[key]["rows_loaded"] == expected[table] + 1, table  # the copy was sent
     checks = check_results(result)
-    assert all(checks[f"{key}:primary_key_unique"].passed for key in EVENTEE_KEYS)
+    assert all(checks[f"{key}:primary_key_unique"].passed for key in DUPLICATED)
 
     # Luma, through the plain source with pages of 3: each page repeats the previous one's last.
-    path = tmp_path / "luma.duckdb"
+    path = tmp_path / "pages.duckdb"
     source = luma_source(
         api_key=fake_api.luma_api_key, base_url=fake_api.luma_base_url, http=FAST, page_size=3
     )
@@ -467,12 +472,9 @@ def test_new_fields_and_a_changed_type_load_and_the_drift_check_reports_them(
 
 
 def test_sigkill_mid_run_then_the_next_run_completes_and_equals_a_clean_run(
-    project_env: dict[str, str],
-    fake_api: FakeApi,
-    duckdb_path: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    project_env: dict[str, str], fake_api: FakeApi, duckdb_path: Path, tmp_path: Path
 ) -> None:
+    # Eventee and Luma's events are loaded and checked; the guests are being read when it dies.
     fake_api.faults.slow_seconds, fake_api.faults.slow_paths = 0.5, (GUESTS,)
     killed = start_cli(os.environ.copy(), tmp_path / "killed.log")
     try:
@@ -482,29 +484,27 @@ def test_sigkill_mid_run_then_the_next_run_completes_and_equals_a_clean_run(
         killed.wait()
     assert killed.returncode == -signal.SIGKILL
     fake_api.faults.slow_seconds = 0
-    change_upstream(fake_api)
+    change_upstream(fake_api)  # the next run must fetch, not just finish what the dead one left
 
     instance = dg.DagsterInstance.get()  # the same instance (DAGSTER_HOME) as the killed run
-    (dead_run,) = instance.get_run_records()
-    assert dead_run.dagster_run.status == dg.DagsterRunStatus.STARTED  # nobody saw it die
+    (dead,) = instance.get_run_records()
+    assert dead.dagster_run.status == dg.DagsterRunStatus.STARTED  # nobody saw it die
     # dagster.yaml's pool limit: the killed step still holds the pool's slot, and Dagster's
     # default run launcher cannot tell that its process is gone. Free it as an operator would
     # (UI: Deployment > Concurrency, or `dagster run delete <run id>`); see docs/reliability.md.
     claimed = instance.event_log_storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots
     if claimed:
-        assert {slot.run_id for slot in claimed} == {dead_run.dagster_run.run_id}
-        instance.event_log_storage.free_concurrency_slots_for_run(dead_run.dagster_run.run_id)
+        assert {slot.run_id for slot in claimed} == {dead.dagster_run.run_id}
+        instance.event_log_storage.free_concurrency_slots_for_run(dead.dagster_run.run_id)
 
     result = materialize(instance=instance)  # the OS lock died with the process: no wait
     assert result.success, failure_messages(result)
 
     clean = tmp_path / "clean" / "eventsync.duckdb"
-    monkeypatch.setenv("EVENTSYNC_DUCKDB_PATH", str(clean))
-    assert materialize().success
+    clean_sync(fake_api, clean)
     assert contents(duckdb_path) == contents(clean)
-    assert {t: count(duckdb_path, t) for t in expected_counts(fake_api)} == expected_counts(
-        fake_api
-    )
+    expected = expected_counts(fake_api)
+    assert {t: count(duckdb_path, t) for t in expected} == expected
 
 
 def test_two_runs_at_once_on_one_file_one_waits_and_both_land_intact(
@@ -514,30 +514,38 @@ def test_two_runs_at_once_on_one_file_one_waits_and_both_land_intact(
     env_a = {**os.environ, "DAGSTER_HOME": str(new_home(tmp_path, "home_a"))}
     env_b = {**os.environ, "DAGSTER_HOME": str(new_home(tmp_path, "home_b"))}
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
-    fake_api.faults.slow_seconds, fake_api.faults.slow_paths = 2.0, (GUESTS,)
+    # Eventee's requests are slow until a run is seen waiting: the first step (Eventee's) holds
+    # the lock for seconds, so whichever run comes second meets it.
+    fake_api.faults.slow_seconds, fake_api.faults.slow_paths = 2.5, ("/public/v1/",)
+
+    def waited() -> bool:
+        return WAITING in log_a.read_text() + log_b.read_text()
+
     run_a = start_cli(env_a, log_a)
+    run_b = None
     try:
-        wait_for(lambda: fake_api.counts[GUESTS] >= 1, "run A to hold the lock (reading guests)")
+        wait_for(lambda: sum(fake_api.counts.values()) >= 1, "run A's first request")
         run_b = start_cli(env_b, log_b)
-        try:
-            wait_for(lambda: WAITING in log_b.read_text(), "run B to wait for the lock")
-            fake_api.faults.slow_seconds = 0  # let A finish
-            assert run_a.wait(timeout=180) == 0, log_a.read_text()[-3000:]
-            assert run_b.wait(timeout=180) == 0, log_b.read_text()[-3000:]
-        finally:
-            if run_b.poll() is None:
-                os.killpg(run_b.pid, signal.SIGKILL)
+        wait_for(waited, "a run to wait for the other's lock")
+        fake_api.faults.slow_seconds = 0
+        assert run_a.wait(timeout=180) == 0, log_a.read_text()[-3000:]
+        assert run_b.wait(timeout=180) == 0, log_b.read_text()[-3000:]
     finally:
-        if run_a.poll() is None:
-            os.killpg(run_a.pid, signal.SIGKILL)
+        for run in (run_a, run_b):
+            if run is not None and run.poll() is None:
+                os.killpg(run.pid, signal.SIGKILL)
+                run.wait()
     assert "RUN_SUCCESS" in log_a.read_text() and "RUN_SUCCESS" in log_b.read_text()
     expected = expected_counts(fake_api)
     assert {t: count(duckdb_path, t) for t in expected} == expected
+    assert fake_api.counts["/public/v1/content"] == 2  # both runs synced, neither was refused
     with duckdb.connect(str(duckdb_path)) as con:  # opens read-write, replays any WAL
         con.execute("CHECKPOINT")
         for t in TABLES:
             keys = ", ".join(t.primary_key)
-            duplicates = f"SELECT {keys} FROM {t.vendor}.{t.name} GROUP BY {keys} HAVING count(*) > 1"
+            duplicates = (
+                f"SELECT {keys} FROM {t.vendor}.{t.name} GROUP BY {keys} HAVING count(*) > 1"
+            )
             assert con.execute(duplicates).fetchall() == [], t.name
 
 

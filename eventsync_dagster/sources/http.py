@@ -127,7 +127,9 @@ class RateLimiter:
         """Count the server's block as used budget, so requests resume only after it ends."""
         with self._lock:
             resume = time.monotonic() + seconds - self.window
-            self._sent.extend([resume] * max(0, self.limit - len(self._sent)))
+            # A full window of entries at `resume`, kept in time order: `acquire` expires from the
+            # left, so an entry appended after newer ones would hold the window a minute longer.
+            self._sent = deque(sorted([*self._sent, *[resume] * self.limit]))
 
 
 _limiters: dict[tuple[str, str, int, float], RateLimiter] = {}
