@@ -87,7 +87,12 @@ class LumaResource(dg.ConfigurableResource):
         description="Read the guests of every event again ($EVENTSYNC_FULL_REFRESH=1).",
     )
 
-    def client(self) -> VendorClient:
+    def refresh_days(self) -> int:
+        if self.guest_refresh_days is not None:
+            return self.guest_refresh_days
+        return int(_number("EVENTSYNC_GUEST_REFRESH_DAYS", 30))
+
+    def client(self, http: HttpSettings | None = None) -> VendorClient:
         return luma_client(
             setting(self.api_key, API_KEY_VARIABLE, "sources.luma.api_key"),
             setting(self.base_url, "LUMA_BASE_URL", "sources.luma.base_url")
@@ -95,16 +100,14 @@ class LumaResource(dg.ConfigurableResource):
             requests_per_minute=self.requests_per_minute
             or int(_number("LUMA_REQUESTS_PER_MINUTE", 180)),
             rate_window_seconds=_number("LUMA_RATE_WINDOW_SECONDS", 60.0),
-            http=http_settings(),
+            http=http or http_settings(),
         )
 
     def source(self, client: VendorClient, log: Callable[[str], None] | None = None) -> DltSource:
         """A fresh dlt source per run (a reused one fails on its second run, dagster#34052)."""
         return luma_source(
             client=client,
-            guest_refresh_days=self.guest_refresh_days
-            if self.guest_refresh_days is not None
-            else int(_number("EVENTSYNC_GUEST_REFRESH_DAYS", 30)),
+            guest_refresh_days=self.refresh_days(),
             full_refresh=self.full_refresh or os.environ.get("EVENTSYNC_FULL_REFRESH") == "1",
             log=log,
             **pii.settings_from_env(),
@@ -123,12 +126,12 @@ class EventeeResource(dg.ConfigurableResource):
         description=f"Defaults to $EVENTEE_BASE_URL, then {EVENTEE_DEFAULT_BASE_URL}.",
     )
 
-    def client(self) -> VendorClient:
+    def client(self, http: HttpSettings | None = None) -> VendorClient:
         return eventee_client(
             setting(self.api_token, API_TOKEN_VARIABLE, "sources.eventee.api_token"),
             setting(self.base_url, "EVENTEE_BASE_URL", "sources.eventee.base_url")
             or EVENTEE_DEFAULT_BASE_URL,
-            http=http_settings(),
+            http=http or http_settings(),
         )
 
     def source(self, client: VendorClient, log: Callable[[str], None] | None = None) -> DltSource:

@@ -28,6 +28,7 @@ checks_schedule = dg.ScheduleDefinition(
     name="warehouse_checks_every_6_hours",
     job=CHECKS_JOB,
     cron_schedule="0 */6 * * *",
+    execution_timezone=os.environ.get("EVENTSYNC_TIMEZONE") or DEFAULT_TIMEZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Re-runs every check between syncs, so a stale table warns without a load.",
 )

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,9 +19,9 @@ import dagster as dg
 from dlt.sources.helpers.rest_client.paginators import SinglePagePaginator
 
 from eventsync_dagster.jobs import JOBS
-from eventsync_dagster.resources import EventeeResource, LumaResource
+from eventsync_dagster.resources import EventeeResource, LumaResource, http_settings
 from eventsync_dagster.sources.eventee import records
-from eventsync_dagster.sources.http import SourceError
+from eventsync_dagster.sources.http import HttpSettings, SourceError
 from eventsync_dagster.sources.luma import EVENTS, PAGE_SIZE
 from eventsync_dagster.tables import EVENTEE_CONTENT_TABLES
 
@@ -31,10 +32,15 @@ def fingerprint(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _recent_days(luma: LumaResource) -> int:
-    if luma.guest_refresh_days is not None:
-        return luma.guest_refresh_days
-    return int(os.environ.get("EVENTSYNC_GUEST_REFRESH_DAYS") or 30)
+def poll_http() -> HttpSettings:
+    """The run's HTTP policy, capped so a hung vendor skips the tick within Dagster's 60 s."""
+    runs = http_settings()
+    return replace(
+        runs,
+        timeout=min(runs.timeout, 10.0),
+        max_attempts=min(runs.max_attempts, 3),
+        max_retry_delay=min(runs.max_retry_delay, 10.0),
+    )
 
 
 def luma_snapshot(luma: LumaResource) -> tuple[str, str]:
@@ -47,9 +53,9 @@ def luma_snapshot(luma: LumaResource) -> tuple[str, str]:
     fingerprint covers every field of those events.
     """
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    after = (today - timedelta(days=_recent_days(luma))).strftime("%Y-%m-%dT%H:%M:%SZ")
+    after = (today - timedelta(days=luma.refresh_days())).strftime("%Y-%m-%dT%H:%M:%SZ")
     page = next(
-        luma.client().pages(
+        luma.client(poll_http()).pages(
             EVENTS.endpoint,
             params={"after": after, "pagination_limit": PAGE_SIZE},
             paginator=SinglePagePaginator(),
@@ -62,7 +68,7 @@ def luma_snapshot(luma: LumaResource) -> tuple[str, str]:
 
 def eventee_snapshot(eventee: EventeeResource) -> tuple[str, str]:
     """All of `/content` plus partners and participants: three requests, like a sync's reads."""
-    client = eventee.client()
+    client = eventee.client(poll_http())
     content = client.get_json("/content")
     partners = records(client.get_json("/partners"), "/partners")
     participants = records(client.get_json("/participants"), "/participants")

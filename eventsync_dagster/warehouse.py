@@ -87,9 +87,9 @@ class Warehouse:
         """jsonl where the destination takes it (dlt's default for DuckDB is ~5x slower), else
         csv (Postgres: about a quarter faster than its default), else the destination's default.
         """
-        destination = self.dlt_destination()
-        if isinstance(destination, str):
-            destination = Destination.from_reference(destination)
+        destination = Destination.from_reference(self.dlt_destination())
+        if destination is None:
+            return None
         supported = destination.capabilities().supported_loader_file_formats
         return next((f for f in ("jsonl", "csv") if f in supported), None)
 
