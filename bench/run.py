@@ -13,14 +13,18 @@ in a fresh child process, one after another:
 - ``eventsync``: ``dagster asset materialize -m eventsync_dagster.definitions --select '*'``;
 - ``refresh``: the same command again on the same DuckDB file, nothing changed upstream.
 
+- ``phases`` (opt-in): the project's own dlt sources and pipelines without Dagster, with dlt's
+  extract, normalize and load timed apart; ``phases+nogzip+jsonpath+json1`` applies what-ifs
+  (see ``TWEAKS``) in that child only, to measure a suggested change before anyone makes it.
+
 ``--rss-check`` adds an eventsync run at ``--scale`` times the volume (events and participants)
 against a second fake API, for the peak-RSS target. ``--profile`` adds an eventsync run under
 py-spy and prints where its time goes (not timed).
 
 Per contender: wall seconds of the whole child process (interpreter start and imports included),
 rows that landed (DuckDB counts for plain and eventsync, parsed records for limit), rows/s,
-requests counted by the fake API per path, and the child's peak RSS (``wait4`` ``ru_maxrss``,
-the largest process of its tree; the tree is also sampled to count its processes). The table is
+requests counted by the fake API per path, and the child's peak RSS (the largest VmHWM among the
+processes of its tree, sampled every 0.1 s; the tree's summed RSS is sampled too). The table is
 printed and the JSON written to ``bench/results/``.
 
 The Luma rate limiter is switched off for the benchmark (``LUMA_REQUESTS_PER_MINUTE=1000000``)
@@ -50,8 +54,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-if str(ROOT) not in sys.path:  # `python bench/run.py` from anywhere
-    sys.path.insert(0, str(ROOT))
+# `python bench/run.py` from anywhere; a contender imports the run's snapshot of the project
+sys.path.insert(0, os.environ.get("BENCH_CODE") or str(ROOT))
 
 PAGE_SIZE = 100
 """Luma's largest page; the limit loop, plain dlt and eventsync all ask for it."""
@@ -205,7 +209,7 @@ def contender_plain(args: argparse.Namespace) -> dict[str, Any]:
     import dlt
 
     workdir = Path(args.workdir)
-    destination = dlt.destinations.duckdb(str(workdir / "plain.duckdb"))
+    destination = dlt.destinations.duckdb(str(workdir / "plain.duckdb"))  # named as the contender
     for source in plain_dlt_sources(args):
         pipeline = dlt.pipeline(
             pipeline_name=f"plain_{source.name}",
@@ -217,7 +221,98 @@ def contender_plain(args: argparse.Namespace) -> dict[str, Any]:
     return {}
 
 
-CONTENDERS = {"limit": contender_limit, "plain": contender_plain}
+def _peak_rss_mb(reset: bool = False) -> float:
+    """This process's peak RSS since the last reset (Linux: clear_refs 5 resets VmHWM)."""
+    with open("/proc/self/status") as f:
+        peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    if reset:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    return round(peak / 1024, 1)
+
+
+def _tweak_nogzip() -> None:
+    """dlt's intermediate files uncompressed (dlt config by env)."""
+    os.environ["DATA_WRITER__DISABLE_COMPRESSION"] = "true"
+
+
+def _tweak_jsonpath() -> None:
+    """Compile each JSONPath once: the project builds a paginator per event (two compiles) and
+    passes the data selector as a string, which dlt compiles again on every page."""
+    import functools
+
+    from dlt.common import jsonpath
+
+    parse = functools.lru_cache(maxsize=64)(jsonpath.compile_path)
+    original = jsonpath.compile_path
+
+    def compile_path(path: Any) -> Any:
+        return parse(path) if isinstance(path, str) else original(path)
+
+    jsonpath.compile_path = compile_path
+
+
+def _tweak_json1() -> None:
+    """Parse each response body once, with orjson: dlt's REST client calls `response.json()`
+    (simplejson here, through requests) once for the data and again in the paginator."""
+    import orjson
+
+    from eventsync_dagster.sources.http import VendorClient
+
+    check = VendorClient._check
+
+    def _check(self: Any, response: Any, *args: Any, **kwargs: Any) -> None:
+        check(self, response, *args, **kwargs)
+        body = orjson.loads(response.content)
+        response.json = lambda **_: body
+
+    VendorClient._check = _check  # type: ignore[method-assign]
+
+
+TWEAKS = {"nogzip": _tweak_nogzip, "jsonpath": _tweak_jsonpath, "json1": _tweak_json1}
+"""What-ifs for the `phases` contender (`--only phases+nogzip+json1`), applied in its process
+only: each one is a change suggested for the project, measured before anyone makes it."""
+
+
+def contender_phases(args: argparse.Namespace) -> dict[str, Any]:
+    """The project's own dlt sources and pipelines without Dagster, each dlt phase timed apart.
+
+    Same code path as the assets (sources/, warehouse.py, jsonl), so the difference to the
+    eventsync contender is Dagster's share; per phase: seconds and peak RSS (VmHWM reset).
+    """
+    for tweak in args.tweaks:
+        TWEAKS[tweak]()
+    from eventsync_dagster.sources.eventee import eventee_source
+    from eventsync_dagster.sources.luma import luma_source
+    from eventsync_dagster.warehouse import Warehouse
+
+    warehouse = Warehouse(duckdb_path=str(Path(args.workdir) / "phases.duckdb"))
+    sources = [
+        luma_source(api_key=args.luma_api_key, base_url=args.base_url, requests_per_minute=1000000),
+        eventee_source(api_token=args.eventee_api_token, base_url=args.base_url + "/public/v1"),
+    ]
+    phases: dict[str, dict[str, float]] = {}
+    _peak_rss_mb(reset=True)
+    phases["imports"] = {"seconds": 0.0, "peak_rss_mb": _peak_rss_mb(reset=True)}
+    for source in sources:
+        pipeline = warehouse.pipeline(source.name)
+        for step in ("extract", "normalize", "load"):
+            started, cpu = time.perf_counter(), time.process_time()
+            if step == "extract":
+                pipeline.extract(source, loader_file_format="jsonl")
+            elif step == "normalize":
+                pipeline.normalize()
+            else:
+                pipeline.load().raise_on_failed_jobs()
+            phases[f"{source.name} {step}"] = {
+                "seconds": round(time.perf_counter() - started, 3),
+                "cpu_seconds": round(time.process_time() - cpu, 3),
+                "peak_rss_mb": _peak_rss_mb(reset=True),
+            }
+    return {"phases": phases}
+
+
+CONTENDERS = {"limit": contender_limit, "plain": contender_plain, "phases": contender_phases}
 
 
 def run_contender(args: argparse.Namespace) -> int:
@@ -240,12 +335,14 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _rss_kb(pid: int) -> int:
+def _memory_kb(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of a process, in kB; zeros once it is gone."""
+    found = {}
     with contextlib.suppress(OSError), open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                found[line[:5]] = int(line.split()[1])
+    return found.get("VmRSS", 0), found.get("VmHWM", 0)
 
 
 def _command(pid: int) -> str:
@@ -256,12 +353,19 @@ def _command(pid: int) -> str:
 
 
 class TreeSampler(threading.Thread):
-    """Samples the summed RSS of a process tree and which processes it had."""
+    """Samples a process tree: each process's peak RSS (VmHWM), the tree's summed RSS, and
+    which processes it had.
 
-    def __init__(self, pid: int, every: float = 0.2) -> None:
+    VmHWM is the peak of the process's own image since exec. The kernel's ru_maxrss (wait4)
+    is not used: it also counts the image the child was forked from, i.e. this parent with
+    the whole fake dataset in memory.
+    """
+
+    def __init__(self, pid: int, every: float = 0.1) -> None:
         super().__init__(daemon=True)
         self.pid, self.every = pid, every
         self.peak_kb, self.pids = 0, {pid}
+        self.hwm_kb: dict[int, int] = {}
         self.commands: collections.Counter[str] = collections.Counter()
         self.done = threading.Event()
 
@@ -275,14 +379,25 @@ class TreeSampler(threading.Thread):
             for pid in set(tree) - self.pids:
                 self.commands[_command(pid)] += 1
             self.pids.update(tree)
-            self.peak_kb = max(self.peak_kb, sum(_rss_kb(p) for p in tree))
+            rss = 0
+            for pid in tree:
+                now, hwm = _memory_kb(pid)
+                rss += now
+                self.hwm_kb[pid] = max(self.hwm_kb.get(pid, 0), hwm)
+            self.peak_kb = max(self.peak_kb, rss)
+
+
+class ContenderFailed(RuntimeError):
+    pass
 
 
 def measure(command: list[str], env: dict[str, str], log: Path) -> dict[str, Any]:
     """Run a command to its end: wall seconds, peak RSS of its tree, its output."""
     with open(log, "w") as out:
         started = time.perf_counter()
-        child = subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+        child = subprocess.Popen(
+            command, env=env, cwd=env.get("BENCH_CODE", ROOT), stdout=out, stderr=subprocess.STDOUT
+        )
         sampler = TreeSampler(child.pid)
         sampler.start()
         _, status, usage = os.wait4(child.pid, 0)
@@ -293,12 +408,13 @@ def measure(command: list[str], env: dict[str, str], log: Path) -> dict[str, Any
     text = log.read_text(errors="replace")
     if child.returncode:
         tail = "\n".join(text.splitlines()[-40:])
-        raise SystemExit(f"{' '.join(command[:6])} ... failed ({child.returncode}):\n{tail}")
+        raise ContenderFailed(f"{' '.join(command[:6])} ... failed ({child.returncode}):\n{tail}")
     found = re.findall(r"^BENCH-RESULT (.*)$", text, re.MULTILINE)
     return {
         "wall_seconds": round(wall, 3),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(max(sampler.hwm_kb.values(), default=0) / 1024, 1),
         "tree_peak_rss_mb_sampled": round(sampler.peak_kb / 1024, 1),
+        "ru_maxrss_mb_with_spawn_image": round(usage.ru_maxrss / 1024, 1),
         "processes": len(sampler.pids),
         "child_processes": dict(sampler.commands),
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 2),
@@ -320,33 +436,80 @@ def duckdb_rows(path: Path) -> dict[str, int]:
 # -- the parent ---------------------------------------------------------------------------------
 
 
+CODE: Path | None = None
+"""The snapshot of the project every child of this run imports (see `snapshot_code`)."""
+
+
+def snapshot_code(workdir: Path) -> Path:
+    """Copy the project's package as it is now: every contender of one run measures the same
+    code even while people edit the work tree (the editable install's finder comes after
+    PYTHONPATH and the working directory, so the copy wins)."""
+    code = workdir / "code"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(ROOT / "eventsync_dagster", code / "eventsync_dagster", ignore=ignore)
+    for name in ("dagster.yaml", "pyproject.toml", "workspace.yaml"):
+        if (ROOT / name).exists():
+            shutil.copy(ROOT / name, code / name)
+    return code
+
+
 def child_env(extra: dict[str, str]) -> dict[str, str]:
     """The parent's environment without any eventsync/vendor setting, plus ours."""
     prefixes = ("LUMA_", "EVENTEE_", "EVENTSYNC_", "DAGSTER_", "DESTINATION")
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+    if CODE is not None:
+        env["PYTHONPATH"] = str(CODE)
+        env["BENCH_CODE"] = str(CODE)
     return {**env, **QUIET_ENV, **extra}
 
 
 class Bench:
     def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
         self.args, self.workdir = args, workdir
+        self.last_home = workdir / "eventsync_home"
 
-    def contender(self, name: str, api: Any, *extra: str) -> dict[str, Any]:
+    def contender(self, name: str, api: Any, label: str | None = None) -> dict[str, Any]:
+        label = label or name
+        name, *tweaks = name.split("+")
         command = [
             sys.executable, str(Path(__file__).resolve()), "--contender", name,
-            "--base-url", api.luma_base_url, "--workdir", str(self.workdir / name),
+            "--base-url", api.luma_base_url, "--workdir", str(self.workdir / label),
             "--luma-api-key", api.luma_api_key, "--eventee-api-token", api.eventee_api_token,
-            *extra,
+            *(["--tweaks", ",".join(tweaks)] if tweaks else []),
         ]  # fmt: skip
-        (self.workdir / name).mkdir()
-        return measure(command, child_env({}), self.workdir / f"{name}.log")
+        (self.workdir / label).mkdir()
+        result = measure(command, child_env({}), self.workdir / f"{label}.log")
+        if name != "limit":
+            result["rows_by_table"] = duckdb_rows(self.workdir / label / f"{name}.duckdb")
+        return result
+
+    def run(self, name: str, api: Any, label: str | None = None) -> dict[str, Any]:
+        """One contender against `api`: its measures plus the requests the fake API served."""
+        label = label or name
+        print(f"running {label} ...", flush=True)
+        load = os.getloadavg()[0]
+        try:
+            if name.split("+")[0] in CONTENDERS:
+                result = self.contender(name, api, label)
+            else:  # eventsync; "refresh" reuses the DuckDB file and instance of the last one
+                home = self.workdir / f"{label}_home"
+                if name == "eventsync":
+                    self.last_home = home
+                result = self.eventsync(label, api, self.last_home if name == "refresh" else home)
+        except ContenderFailed as error:  # keep the others' results; say so in the JSON
+            print(f"  {label} FAILED: {error}", flush=True)
+            served(api)
+            return {"error": str(error)[-3000:], "load_average_before": round(load, 2)}
+        result = finish({**result, **served(api), "load_average_before": round(load, 2)})
+        report_line(label, result)
+        return result
 
     def eventsync(self, label: str, api: Any, home: Path, wrap: list[str] | None = None) -> dict:
         """`dagster asset materialize` into `home`'s DuckDB file (made on first use)."""
         if not home.exists():
             (home / "dagster_home").mkdir(parents=True)
             (home / "tmp").mkdir()
-            shutil.copy(ROOT / "dagster.yaml", home / "dagster_home" / "dagster.yaml")
+            shutil.copy((CODE or ROOT) / "dagster.yaml", home / "dagster_home" / "dagster.yaml")
         env = child_env(
             {
                 "LUMA_API_KEY": api.luma_api_key,
@@ -373,7 +536,7 @@ class Bench:
 def seconds(text: str) -> float:
     """Dagster's durations: "256ms", "2.78s", "1m 3s", "1h 2m 3s"."""
     units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-    return sum(float(n) * units[u] for n, u in re.findall(r"([\d.]+)\s*(ms|s|m|h)\b", text))
+    return sum(float(n) * units[u] for n, u in re.findall(r"([\d.]+)\s*(ms|h|m|s)", text))
 
 
 def step_seconds(log: Path) -> dict[str, float]:
@@ -422,6 +585,9 @@ def served(api: Any) -> dict[str, Any]:
 
 
 def finish(result: dict[str, Any]) -> dict[str, Any]:
+    if phases := result.get("phases"):  # its VmHWM resets also reset the kernel's ru_maxrss
+        top = max(p["peak_rss_mb"] for p in phases.values())
+        result["peak_rss_mb"] = max(result["peak_rss_mb"], top)
     rows = sum(result["rows_by_table"].values())
     result["rows"] = rows
     result["rows_per_second"] = round(rows / result["wall_seconds"], 1)
@@ -440,39 +606,34 @@ def parent(args: argparse.Namespace) -> int:
     print(f"  ready in {time.perf_counter() - started:.1f}s on {api.luma_base_url}", flush=True)
     keep = args.keep_workdir
     workdir = Path(tempfile.mkdtemp(prefix="eventsync-bench-"))
+    global CODE
+    CODE = snapshot_code(workdir)
     bench = Bench(args, workdir)
     results: dict[str, Any] = {}
     try:
         api.reset_counts()
         for name in args.only:
-            print(f"running {name} ...", flush=True)
-            if name in CONTENDERS:
-                result = bench.contender(name, api)
-                if name == "plain":
-                    result["rows_by_table"] = duckdb_rows(workdir / name / "plain.duckdb")
-            else:  # eventsync, then a refresh with nothing changed upstream
-                result = bench.eventsync(name, api, workdir / "eventsync")
-            results[name] = finish({**result, **served(api)})
-            report_line(name, results[name])
-            if name == "eventsync" and args.refresh:
-                print("running refresh (eventsync again, nothing changed) ...", flush=True)
-                result = bench.eventsync("refresh", api, workdir / "eventsync")
-                results["refresh"] = finish({**result, **served(api)})
-                report_line("refresh", results["refresh"])
+            results[name] = bench.run(name, api)
+            if name == "eventsync" and args.refresh:  # nothing changed upstream
+                results["refresh"] = bench.run("refresh", api)
         expected_skipped = settled_events(api.dataset)
         if args.profile:
             print("profiling eventsync under py-spy (not timed) ...", flush=True)
-            results["profile"] = profile(bench, api, workdir)
+            try:
+                results["profile"] = profile(bench, api, workdir)
+            except ContenderFailed as error:
+                results["profile"] = {"error": str(error)[-3000:]}
             served(api)
         api.stop()
         if args.rss_check:
             scaled = {k: v * args.scale if k != "guests_per_event" else v for k, v in sizes.items()}
-            print(f"rss check: eventsync at {args.scale}x volume {scaled} ...", flush=True)
+            print(f"rss check at {args.scale}x volume: {scaled}", flush=True)
             big = fake_api(scaled["events"], scaled["guests_per_event"], scaled["participants"])
             try:
-                result = bench.eventsync(f"eventsync_x{args.scale}", big, workdir / "eventsync_big")
-                results[f"eventsync_x{args.scale}"] = finish({**result, **served(big)})
-                report_line(f"eventsync_x{args.scale}", results[f"eventsync_x{args.scale}"])
+                for name in ("eventsync", "phases"):
+                    if name in args.only:
+                        label = f"{name}_x{args.scale}"
+                        results[label] = bench.run(name, big, label)
             finally:
                 big.stop()
     finally:
@@ -510,17 +671,24 @@ def parent(args: argparse.Namespace) -> int:
 
 def ratios(results: dict[str, Any], scale: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    results = {k: v for k, v in results.items() if "rows" in v}  # not the failed ones
     es, lim, plain = results.get("eventsync"), results.get("limit"), results.get("plain")
     if es and lim:
         out["eventsync_over_limit_rows_per_second"] = round(
             es["rows_per_second"] / lim["rows_per_second"], 3
         )
         out["target_eventsync_over_limit"] = ">= 0.5"
+        out["eventsync_over_limit_rows_per_cpu_second"] = round(
+            lim["cpu_seconds"] / es["cpu_seconds"], 3
+        )
     if es and plain:
         out["eventsync_over_plain_rows_per_second"] = round(
             es["rows_per_second"] / plain["rows_per_second"], 3
         )
         out["target_eventsync_over_plain"] = ">= 1.5"
+        out["eventsync_over_plain_rows_per_cpu_second"] = round(
+            plain["cpu_seconds"] / es["cpu_seconds"], 3
+        )
         out["eventee_requests"] = {
             "eventsync": es["requests_eventee"],
             "plain": plain["requests_eventee"],
@@ -528,10 +696,29 @@ def ratios(results: dict[str, Any], scale: int) -> dict[str, Any]:
         }
     if es and (refresh := results.get("refresh")):
         out["refresh_over_full_requests"] = round(refresh["requests"] / es["requests"], 3)
+    if es and (alone := results.get("phases")):
+        out["eventsync_without_dagster_over_with_wall"] = round(
+            alone["wall_seconds"] / es["wall_seconds"], 3
+        )
+    if (alone := results.get("phases")) and (big := results.get(f"phases_x{scale}")):
+        out[f"peak_rss_without_dagster_x{scale}_over_x1"] = round(
+            big["peak_rss_mb"] / alone["peak_rss_mb"], 3
+        )
     if es and (big := results.get(f"eventsync_x{scale}")):
         out[f"peak_rss_x{scale}_over_x1"] = round(big["peak_rss_mb"] / es["peak_rss_mb"], 3)
         out["target_peak_rss"] = "< 1.3"
     return out
+
+
+def git_state() -> dict[str, Any]:
+    """The commit measured, and the project files that differed from it (others edit too)."""
+
+    def git(*words: str) -> str:
+        done = subprocess.run(["git", *words], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "eventsync_dagster", "pyproject.toml")
+    return {"commit": git("rev-parse", "HEAD"), "uncommitted": changed.splitlines()}
 
 
 def machine() -> dict[str, Any]:
@@ -544,18 +731,37 @@ def machine() -> dict[str, Any]:
         "packages": {
             p: version(p) for p in ("dlt", "dagster", "dagster-dlt", "duckdb", "requests")
         },
+        "code": git_state(),
         "load_average_at_end": os.getloadavg(),
     }
 
 
 # -- profile --------------------------------------------------------------------------------------
 
-CATEGORIES = (  # first match in a stack, checked outermost frame first
-    ("import / code load", ("_find_and_load", "load_module_from", "import_module")),
-    ("dlt normalize", ("dlt/normalize/",)),
-    ("dlt load", ("dlt/load/", "dlt/destinations/")),
-    ("dlt extract", ("dlt/extract/",)),
+_HTTP = ("requests/", "urllib3/", "http/client.py", "socket.py", "ssl.py")
+_JSON = ("simplejson/", "json/decoder.py", "Response.json")
+PHASES = (  # (name, the stack has one of, and one of); the first match wins
+    ("dlt load (DuckDB, in load threads)", ("dlt/load/",), ("",)),
+    ("dlt normalize", ("dlt/normalize/",), ("",)),
+    ("extract: JSON decode of responses", ("dlt/extract/",), _JSON),
+    ("extract: jsonpath data selectors", ("dlt/extract/",), ("jsonpath_ng/",)),
+    ("extract: dlt item writer (orjson + gzip)", ("dlt/extract/",), ("dlt/common/data_writers",)),
+    ("extract: HTTP (send, wait, read)", ("dlt/extract/",), _HTTP),
+    ("extract: other dlt", ("dlt/extract/",), ("",)),
+    ("asset checks", ("eventsync_dagster/checks.py",), ("",)),
+    ("Dagster event log (sqlite)", ("sqlalchemy/",), ("",)),
+    ("dlt pipeline state/schema sync", ("dlt/pipeline/",), ("",)),
+    ("imports and definitions load", ("_find_and_load", "load_module_from"), ("",)),
 )
+
+
+def _library(frame: str) -> str:
+    """`dlt/common/json/_orjson.py:85` -> `dlt/common`; `gzip.py:289` -> `gzip`."""
+    location = frame[frame.rfind("(") + 1 :].split(":")[0]
+    parts = location.replace("<frozen ", "").rstrip(">").split("/")
+    if parts[0] in ("dlt", "dagster", "eventsync_dagster") and len(parts) > 2:
+        return "/".join(parts[:2])
+    return parts[0].removesuffix(".py")
 
 
 def profile(bench: Bench, api: Any, workdir: Path) -> dict[str, Any]:
@@ -579,19 +785,29 @@ def summarize_collapsed(text: str, top: int = 25) -> dict[str, Any]:
         stack, _, count = line.rpartition(" ")
         if stack and count.isdigit():
             stacks[tuple(stack.split(";"))] += int(count)
-    main_thread = {s: n for s, n in stacks.items() if "MainThread" in s[0] or len(stacks) == 1}
+    # the main thread's stacks start in runpy (`python -m dagster`); other threads in threading
+    main_thread = {s: n for s, n in stacks.items() if s[0].startswith("_run_module_as_main")}
     total = sum(main_thread.values()) or 1
     inclusive: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
     phases: collections.Counter[str] = collections.Counter()
+    libraries: collections.Counter[str] = collections.Counter()
     for stack, n in main_thread.items():
-        frames = [re.sub(r" \(/.*?site-packages/", " (", f) for f in stack[1:]]
+        frames = [re.sub(r" \(/.*?site-packages/", " (", f) for f in stack]
         for f in set(frames):
             inclusive[f] += n
         if frames:
             own[frames[-1]] += n
-        joined = ";".join(stack)
-        phase = next((name for name, keys in CATEGORIES if any(k in joined for k in keys)), "other")
+            libraries[_library(frames[-1])] += n
+        joined = ";".join(frames)
+        phase = next(
+            (
+                name
+                for name, first, second in PHASES
+                if any(k in joined for k in first) and any(k in joined for k in second)
+            ),
+            "other (Dagster)",
+        )
         phases[phase] += n
 
     def pct(n: int) -> float:
@@ -599,6 +815,8 @@ def summarize_collapsed(text: str, top: int = 25) -> dict[str, Any]:
 
     lines = [f"main thread samples: {total}", "phases:"]
     lines += [f"  {pct(n):5.1f}%  {name}" for name, n in phases.most_common()]
+    lines += ["self time by library:"]
+    lines += [f"  {pct(n):5.1f}%  {name}" for name, n in libraries.most_common(15)]
     lines += ["self time (top):"]
     lines += [f"  {pct(n):5.1f}%  {f}" for f, n in own.most_common(top)]
     lines += ["inclusive (top):"]
@@ -606,6 +824,7 @@ def summarize_collapsed(text: str, top: int = 25) -> dict[str, Any]:
     return {
         "samples": total,
         "phases_percent": {k: pct(v) for k, v in phases.most_common()},
+        "self_percent_by_library": {k: pct(v) for k, v in libraries.most_common(15)},
         "self_percent_top": {f: pct(n) for f, n in own.most_common(top)},
         "inclusive_percent_top": {f: pct(n) for f, n in inclusive.most_common(top * 2)},
         "lines": lines,
@@ -621,26 +840,35 @@ def report_line(name: str, r: dict[str, Any]) -> None:
         f" {r['requests']} requests, peak RSS {r['peak_rss_mb']:.0f} MB",
         flush=True,
     )
+    for phase, measured in r.get("phases", {}).items():
+        cpu = measured.get("cpu_seconds", 0.0)
+        print(
+            f"    {phase}: {measured['seconds']:.1f}s wall, {cpu:.1f}s cpu,"
+            f" peak RSS {measured['peak_rss_mb']:.0f} MB"
+        )
 
 
 def print_table(report: dict[str, Any]) -> None:
-    results = report["results"]
+    results = {k: v for k, v in report["results"].items() if "rows" in v}
+    for name, r in report["results"].items():
+        if "error" in r:
+            print(f"\n{name} failed: {r['error'].splitlines()[-1]}")
+    width = max(len("contender"), *map(len, results))
     header = (
-        f"\n{'contender':<14} {'wall s':>8} {'in-run s':>8} {'rows':>9} {'rows/s':>9} "
-        f"{'requests':>8} {'eventee':>7} {'peak RSS MB':>11} {'procs':>5}"
+        f"\n{'contender':<{width}} {'wall s':>8} {'in-run s':>8} {'cpu s':>7} {'rows':>9} "
+        f"{'rows/s':>9} {'requests':>8} {'eventee':>7} {'peak RSS MB':>11} {'load':>5}"
     )
     print(header)
     print("-" * (len(header) - 1))
     for name, r in results.items():
-        if name == "profile":
-            continue
         in_run = r.get("in_run_seconds")
         print(
-            f"{name:<14} {r['wall_seconds']:>8.1f} {in_run if in_run else '':>8} {r['rows']:>9} "
-            f"{r['rows_per_second']:>9.0f} {r['requests']:>8} {r['requests_eventee']:>7} "
-            f"{r['peak_rss_mb']:>11.0f} {r['processes']:>5}"
+            f"{name:<{width}} {r['wall_seconds']:>8.1f} {in_run if in_run else '':>8} "
+            f"{r['cpu_seconds']:>7.1f} {r['rows']:>9} {r['rows_per_second']:>9.0f} "
+            f"{r['requests']:>8} {r['requests_eventee']:>7} {r['peak_rss_mb']:>11.0f} "
+            f"{r.get('load_average_before', 0):>5.1f}"
         )
-    print()
+    print("(load: the machine's 1-minute load average when the contender started; 2 cores)\n")
     for key, value in report["ratios"].items():
         print(f"{key}: {value}")
 
@@ -654,7 +882,9 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         type=lambda s: s.split(","),
         default=["limit", "plain", "eventsync"],
-        help="comma-separated contenders, in order (default: limit,plain,eventsync)",
+        help="comma-separated contenders, in order: limit, plain, phases (the project's dlt "
+        "code without Dagster, phase by phase; `phases+nogzip+jsonpath+json1` adds what-ifs), "
+        "eventsync (default: limit,plain,eventsync)",
     )
     p.add_argument(
         "--no-refresh",
@@ -673,6 +903,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", help=argparse.SUPPRESS)
     p.add_argument("--luma-api-key", help=argparse.SUPPRESS)
     p.add_argument("--eventee-api-token", help=argparse.SUPPRESS)
+    p.add_argument("--tweaks", type=lambda s: s.split(","), default=[], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     return run_contender(args) if args.contender else parent(args)
 

@@ -7,15 +7,17 @@ guest is read; Eventee is one op, because one `/content` response feeds seven ta
 import os
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 import dlt
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
+from eventsync_dagster.accounts import AccountsFileError
 from eventsync_dagster.resources import EventeeResource, LumaResource, WarehouseResource
 from eventsync_dagster.sources.eventee import eventee_source
-from eventsync_dagster.sources.http import SourceError
+from eventsync_dagster.sources.http import RequestStats, SourceError
 from eventsync_dagster.sources.luma import luma_source
 from eventsync_dagster.tables import table
 from eventsync_dagster.warehouse import Warehouse, WarehouseBusy, row_counts
@@ -63,13 +65,18 @@ def _declared_pipeline(vendor: str) -> dlt.Pipeline:
     )
 
 
-def _root_cause(error: BaseException) -> SourceError | WarehouseBusy | None:
+def _root_cause(error: BaseException) -> Exception | None:
     seen: BaseException | None = error
     while seen is not None:
-        if isinstance(seen, SourceError | WarehouseBusy):
+        if isinstance(seen, SourceError | WarehouseBusy | AccountsFileError):
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _one_line(error: Exception) -> str | None:
+    cause = _root_cause(error)
+    return None if cause is None else str(cause)
 
 
 def load(
@@ -79,47 +86,73 @@ def load(
     vendor: LumaResource | EventeeResource,
     tables: tuple[str, ...] | None = None,
 ) -> Iterator[dg.MaterializeResult]:
-    """Run one dlt pipeline under the warehouse lock; report rows and the op's HTTP cost.
+    """Load every account of the vendor, one dlt run each under the warehouse lock, and report
+    rows, per-account rows and the HTTP cost per table.
 
-    Failures a person can fix (a key, an unreachable vendor, a busy warehouse) end the step
-    with one line; anything else keeps its traceback.
+    One account failing does not stop the others: their rows land and are reported, then the
+    step fails naming the accounts that did not. Failures a person can fix (a key, an
+    unreachable vendor, a busy warehouse) are one line; anything else keeps its traceback.
     """
     try:
-        client = vendor.client()
-        source = vendor.source(client, context.log.info)
-        if tables:
-            source = source.with_resources(*tables)
         warehouse = warehouse_resource.warehouse()
-        pipeline = warehouse.pipeline(source.name)
-        with warehouse.lock(context.log.info):
-            results = list(
-                dlt.run(
-                    context=context,
-                    dlt_source=source,
-                    dlt_pipeline=pipeline,
-                    loader_file_format=warehouse.loader_file_format,
-                )
-            )
-            with pipeline.sql_client() as sql:
-                counts = row_counts(sql, (r.asset_key.path[-1] for r in results if r.asset_key))
+        accounts = vendor.accounts()
     except Exception as error:
-        cause = _root_cause(error)
-        if cause is None:
+        if (line := _one_line(error)) is None:
             raise
-        raise dg.Failure(description=str(cause), allow_retries=False) from None
-    loaded = ", ".join(f"{table} {n} rows" for table, n in counts.items())
-    context.log.info(f"{source.name}: {loaded}; {client.stats.summary()}")
-    for result in results:
-        assert result.asset_key, "dagster-dlt names the asset of every result"
-        yield dg.MaterializeResult(
-            asset_key=result.asset_key,
-            metadata={
-                "rows_loaded": 0,
-                **(result.metadata or {}),
-                "dagster/row_count": counts[result.asset_key.path[-1]],
-                **client.stats.as_metadata(),
-            },
-        )
+        raise dg.Failure(description=line, allow_retries=False) from None
+    merged: dict[dg.AssetKey, dict[str, Any]] = {}
+    by_account: dict[dg.AssetKey, dict[str, int]] = {}
+    stats: list[RequestStats] = []
+    failures: list[str] = []
+    for account in accounts:
+        try:
+            client = vendor.client(account)
+            stats.append(client.stats)
+            source = vendor.source(client, account, context.log.info)
+            if tables:
+                source = source.with_resources(*tables)
+            with warehouse.lock(context.log.info):
+                results = list(
+                    dlt.run(
+                        context=context,
+                        dlt_source=source,
+                        dlt_pipeline=warehouse.pipeline(vendor.vendor),
+                        loader_file_format=warehouse.loader_file_format,
+                    )
+                )
+        except Exception as error:
+            if (line := _one_line(error)) is None:
+                raise
+            failures.append(line if len(accounts) == 1 else f"{account.name}: {line}")
+            context.log.error(failures[-1])
+            continue
+        for result in results:
+            assert result.asset_key, "dagster-dlt names the asset of every result"
+            metadata = dict(result.metadata or {})
+            rows = metadata.get("rows_loaded", dg.MetadataValue.int(0))
+            assert isinstance(rows, dg.IntMetadataValue), "dagster-dlt reports rows as an int"
+            by_account.setdefault(result.asset_key, {})[account.name] = rows.value or 0
+            merged[result.asset_key] = metadata
+    if merged:
+        total = RequestStats.total(stats)
+        with warehouse.lock(), warehouse.pipeline(vendor.vendor).sql_client() as sql:
+            counts = row_counts(sql, (key.path[-1] for key in merged))
+        loaded = ", ".join(f"{table} {n} rows" for table, n in counts.items())
+        context.log.info(f"{vendor.vendor}: {loaded}; {total.summary()}")
+        for key, metadata in merged.items():
+            yield dg.MaterializeResult(
+                asset_key=key,
+                metadata={
+                    **metadata,
+                    "rows_loaded": sum(by_account[key].values()),
+                    "rows_loaded_by_account": by_account[key],
+                    "dagster/row_count": counts[key.path[-1]],
+                    "rejected_null_key_records": total.rejected[key.path[-1]],
+                    **total.as_metadata(),
+                },
+            )
+    if failures:
+        raise dg.Failure(description="; ".join(failures), allow_retries=False)
 
 
 @dlt_assets(

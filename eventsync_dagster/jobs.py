@@ -17,6 +17,13 @@ JOBS = {
     for vendor in VENDORS
 }
 
+
+def account_run_config(vendor: str, account: str) -> dict[str, object]:
+    """Run config that narrows a sync to one account: schedules and sensors launch one run per
+    account, so one account's failure never holds back another's data."""
+    return {"resources": {vendor: {"config": {"account": account}}}}
+
+
 CHECKS_JOB = dg.define_asset_job(
     "warehouse_checks",
     selection=dg.AssetSelection.all_asset_checks(),

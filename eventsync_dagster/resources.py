@@ -2,7 +2,8 @@
 
 Every setting resolves when a run starts, in one order: the resource's config (set in code or in
 the launchpad), then the environment variable (Dagster loads `.env` into it), then dlt's own
-config (`.dlt/secrets.toml`, `[sources.luma] api_key`), then the default. Resolving at run time,
+config (`.dlt/secrets.toml`, `[sources.luma] api_key`), then the default. Keys are never config:
+each account in the accounts file names the variable that holds its key. Resolving at run time,
 rather than binding `EnvVar`s at load time, lets the definitions load without any key (the UI
 opens on a fresh clone) while a run without one fails with one line naming the variable.
 """
@@ -11,30 +12,24 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import ClassVar
 
 import dagster as dg
 import dlt
 from dlt.extract.source import DltSource
 from pydantic import Field
 
+from eventsync_dagster.accounts import Account, AccountsFileError, load_accounts
 from eventsync_dagster.sources import pii
-from eventsync_dagster.sources.eventee import (
-    API_TOKEN_VARIABLE,
-    eventee_client,
-    eventee_source,
-)
 from eventsync_dagster.sources.eventee import (
     DEFAULT_BASE_URL as EVENTEE_DEFAULT_BASE_URL,
 )
+from eventsync_dagster.sources.eventee import eventee_client, eventee_source
 from eventsync_dagster.sources.http import HttpSettings, VendorClient
-from eventsync_dagster.sources.luma import (
-    API_KEY_VARIABLE,
-    luma_client,
-    luma_source,
-)
 from eventsync_dagster.sources.luma import (
     DEFAULT_BASE_URL as LUMA_DEFAULT_BASE_URL,
 )
+from eventsync_dagster.sources.luma import luma_client, luma_source
 from eventsync_dagster.warehouse import Warehouse
 
 
@@ -63,18 +58,45 @@ def http_settings() -> HttpSettings:
     )
 
 
-class LumaResource(dg.ConfigurableResource):
-    """A Luma calendar's API key and how hard to use it."""
+class VendorResource(dg.ConfigurableResource):
+    """A vendor's accounts (accounts.py) and how to reach them; keys come from the environment."""
 
-    api_key: str | None = Field(
-        default=None, description=f"Defaults to ${API_KEY_VARIABLE}, then [sources.luma] api_key."
+    account: str | None = Field(
+        default=None,
+        description="Only this account of the accounts file (schedules and sensors launch one "
+        "run per account); by default every account, one after another.",
     )
-    base_url: str | None = Field(
-        default=None, description=f"Defaults to $LUMA_BASE_URL, then {LUMA_DEFAULT_BASE_URL}."
-    )
+
+    vendor: ClassVar[str]
+
+    def accounts(self) -> tuple[Account, ...]:
+        accounts = load_accounts(self.vendor)
+        if self.account is None:
+            return accounts
+        chosen = tuple(a for a in accounts if a.name == self.account)
+        if not chosen:
+            known = ", ".join(a.name for a in accounts)
+            raise AccountsFileError(f"no {self.vendor} account {self.account!r} (known: {known})")
+        return chosen
+
+    def credential(self, account: Account) -> str | None:
+        return setting(None, account.credential_variable, account.dlt_secret_key)
+
+    def base_url(self, account: Account, variable: str, default: str) -> str:
+        return (
+            account.base_url
+            or setting(None, variable, f"sources.{self.vendor}.base_url")
+            or default
+        )
+
+
+class LumaResource(VendorResource):
+    """Luma calendars: their keys and how hard to use them."""
+
+    vendor: ClassVar[str] = "luma"
     requests_per_minute: int | None = Field(
         default=None,
-        description="Client-side budget; defaults to $LUMA_REQUESTS_PER_MINUTE, then 180 "
+        description="Client-side budget per key; defaults to $LUMA_REQUESTS_PER_MINUTE, then 180 "
         "(Luma allows 200 per calendar key).",
     )
     guest_refresh_days: int | None = Field(
@@ -92,50 +114,52 @@ class LumaResource(dg.ConfigurableResource):
             return self.guest_refresh_days
         return int(_number("EVENTSYNC_GUEST_REFRESH_DAYS", 30))
 
-    def client(self, http: HttpSettings | None = None) -> VendorClient:
+    def client(self, account: Account, http: HttpSettings | None = None) -> VendorClient:
         return luma_client(
-            setting(self.api_key, API_KEY_VARIABLE, "sources.luma.api_key"),
-            setting(self.base_url, "LUMA_BASE_URL", "sources.luma.base_url")
-            or LUMA_DEFAULT_BASE_URL,
+            self.credential(account),
+            self.base_url(account, "LUMA_BASE_URL", LUMA_DEFAULT_BASE_URL),
             requests_per_minute=self.requests_per_minute
             or int(_number("LUMA_REQUESTS_PER_MINUTE", 180)),
             rate_window_seconds=_number("LUMA_RATE_WINDOW_SECONDS", 60.0),
             http=http or http_settings(),
+            credential_variable=account.credential_variable,
+            dlt_secret_key=account.dlt_secret_key,
         )
 
-    def source(self, client: VendorClient, log: Callable[[str], None] | None = None) -> DltSource:
+    def source(
+        self, client: VendorClient, account: Account, log: Callable[[str], None] | None = None
+    ) -> DltSource:
         """A fresh dlt source per run (a reused one fails on its second run, dagster#34052)."""
         return luma_source(
             client=client,
             guest_refresh_days=self.refresh_days(),
             full_refresh=self.full_refresh or os.environ.get("EVENTSYNC_FULL_REFRESH") == "1",
             log=log,
+            account=account.name,
             **pii.settings_from_env(),
         )
 
 
-class EventeeResource(dg.ConfigurableResource):
-    """An Eventee event's API token (one token is one event)."""
+class EventeeResource(VendorResource):
+    """Eventee events (one token is one event)."""
 
-    api_token: str | None = Field(
-        default=None,
-        description=f"Defaults to ${API_TOKEN_VARIABLE}, then [sources.eventee] api_token.",
-    )
-    base_url: str | None = Field(
-        default=None,
-        description=f"Defaults to $EVENTEE_BASE_URL, then {EVENTEE_DEFAULT_BASE_URL}.",
-    )
+    vendor: ClassVar[str] = "eventee"
 
-    def client(self, http: HttpSettings | None = None) -> VendorClient:
+    def client(self, account: Account, http: HttpSettings | None = None) -> VendorClient:
         return eventee_client(
-            setting(self.api_token, API_TOKEN_VARIABLE, "sources.eventee.api_token"),
-            setting(self.base_url, "EVENTEE_BASE_URL", "sources.eventee.base_url")
-            or EVENTEE_DEFAULT_BASE_URL,
+            self.credential(account),
+            self.base_url(account, "EVENTEE_BASE_URL", EVENTEE_DEFAULT_BASE_URL),
             http=http or http_settings(),
+            credential_variable=account.credential_variable,
+            dlt_secret_key=account.dlt_secret_key,
         )
 
-    def source(self, client: VendorClient, log: Callable[[str], None] | None = None) -> DltSource:
-        return eventee_source(client=client, log=log, **pii.settings_from_env())
+    def source(
+        self, client: VendorClient, account: Account, log: Callable[[str], None] | None = None
+    ) -> DltSource:
+        return eventee_source(
+            client=client, log=log, account=account.name, **pii.settings_from_env()
+        )
 
 
 class WarehouseResource(dg.ConfigurableResource):

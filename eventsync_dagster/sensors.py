@@ -18,12 +18,13 @@ from typing import Any
 import dagster as dg
 from dlt.sources.helpers.rest_client.paginators import SinglePagePaginator
 
-from eventsync_dagster.jobs import JOBS
+from eventsync_dagster.accounts import Account, AccountsFileError
+from eventsync_dagster.jobs import JOBS, account_run_config
 from eventsync_dagster.resources import EventeeResource, LumaResource, http_settings
 from eventsync_dagster.sources.eventee import records
 from eventsync_dagster.sources.http import HttpSettings, SourceError
 from eventsync_dagster.sources.luma import EVENTS, PAGE_SIZE
-from eventsync_dagster.tables import EVENTEE_CONTENT_TABLES
+from eventsync_dagster.tables import DEFAULT_ACCOUNT, EVENTEE_CONTENT_TABLES
 
 DEFAULT_INTERVAL_SECONDS = 300
 
@@ -43,7 +44,7 @@ def poll_http() -> HttpSettings:
     )
 
 
-def luma_snapshot(luma: LumaResource) -> tuple[str, str]:
+def luma_snapshot(luma: LumaResource, account: Account) -> tuple[str, str]:
     """One page of the events that still change: upcoming ones and those of the guest refresh
     window (`EVENTSYNC_GUEST_REFRESH_DAYS`); a new, changed or removed event shows there.
 
@@ -55,7 +56,7 @@ def luma_snapshot(luma: LumaResource) -> tuple[str, str]:
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     after = (today - timedelta(days=luma.refresh_days())).strftime("%Y-%m-%dT%H:%M:%SZ")
     page = next(
-        luma.client(poll_http()).pages(
+        luma.client(account, poll_http()).pages(
             EVENTS.endpoint,
             params={"after": after, "pagination_limit": PAGE_SIZE},
             paginator=SinglePagePaginator(),
@@ -66,9 +67,9 @@ def luma_snapshot(luma: LumaResource) -> tuple[str, str]:
     return fingerprint(page), f"{len(page)} events starting after {after[:10]}"
 
 
-def eventee_snapshot(eventee: EventeeResource) -> tuple[str, str]:
+def eventee_snapshot(eventee: EventeeResource, account: Account) -> tuple[str, str]:
     """All of `/content` plus partners and participants: three requests, like a sync's reads."""
-    client = eventee.client(poll_http())
+    client = eventee.client(account, poll_http())
     content = client.get_json("/content")
     partners = records(client.get_json("/partners"), "/partners")
     participants = records(client.get_json("/participants"), "/participants")
@@ -78,43 +79,65 @@ def eventee_snapshot(eventee: EventeeResource) -> tuple[str, str]:
     return fingerprint([content, partners, participants]), summary
 
 
-def read_cursor(cursor: str | None) -> tuple[str | None, int]:
-    """(last fingerprint, changes seen); a bare fingerprint is a cursor from before the count."""
+Seen = dict[str, tuple[str, int]]
+"""Per account: the last fingerprint and how many changes were seen."""
+
+
+def read_cursor(cursor: str | None) -> Seen:
+    """The cursor's state; a single fingerprint is a cursor from before accounts (`default`)."""
     if not cursor:
-        return None, 0
+        return {}
     try:
         state = json.loads(cursor)
-        return str(state["fingerprint"]), int(state["changes"])
-    except (ValueError, TypeError, KeyError):
-        return cursor, 0
+    except ValueError:
+        return {DEFAULT_ACCOUNT: (cursor, 0)}
+    if "fingerprint" in state:
+        state = {DEFAULT_ACCOUNT: state}
+    return {name: (str(s["fingerprint"]), int(s["changes"])) for name, s in state.items()}
 
 
-def write_cursor(last: str, changes: int) -> str:
-    return json.dumps({"fingerprint": last, "changes": changes})
+def write_cursor(seen: Seen) -> str:
+    return json.dumps({name: {"fingerprint": f, "changes": n} for name, (f, n) in seen.items()})
 
 
 def evaluate(
-    context: dg.SensorEvaluationContext, vendor: str, snapshot: Callable[[], tuple[str, str]]
-) -> dg.SensorResult | dg.SkipReason:
+    context: dg.SensorEvaluationContext,
+    vendor: LumaResource | EventeeResource,
+    snapshot: Callable[[Account], tuple[str, str]],
+) -> dg.SensorResult:
+    """Poll each account; a run per changed account, for that account alone."""
     try:
-        current, summary = snapshot()
-    except SourceError as error:
-        return dg.SkipReason(f"could not poll {vendor}: {error}")
-    last, changes = read_cursor(context.cursor)
-    if last is None:
-        return dg.SensorResult(
-            skip_reason=f"first poll: recorded {vendor}'s state ({summary})",
-            cursor=write_cursor(current, 0),
-        )
-    if last == current:
-        return dg.SkipReason(f"{vendor} unchanged since the last refresh ({summary})")
-    changes += 1
-    return dg.SensorResult(
-        run_requests=[
-            dg.RunRequest(run_key=f"{vendor}-{changes}-{current}", tags={"change": summary})
-        ],
-        cursor=write_cursor(current, changes),
-    )
+        accounts = vendor.accounts()
+    except AccountsFileError as error:
+        return dg.SensorResult(skip_reason=f"could not read the accounts: {error}")
+    seen = read_cursor(context.cursor)
+    runs: list[dg.RunRequest] = []
+    reasons: list[str] = []
+    for account in accounts:
+        label = vendor.vendor if len(accounts) == 1 else f"{vendor.vendor}[{account.name}]"
+        try:
+            current, summary = snapshot(account)
+        except SourceError as error:
+            reasons.append(f"could not poll {label}: {error}")
+            continue
+        last, changes = seen.get(account.name, (None, 0))
+        if last is None:
+            reasons.append(f"first poll: recorded {label}'s state ({summary})")
+        elif last == current:
+            reasons.append(f"{label} unchanged since the last refresh ({summary})")
+        else:
+            changes += 1
+            runs.append(
+                dg.RunRequest(
+                    run_key=f"{vendor.vendor}-{account.name}-{changes}-{current}",
+                    run_config=account_run_config(vendor.vendor, account.name),
+                    tags={"change": summary, "account": account.name},
+                )
+            )
+        seen[account.name] = (current, changes)
+    if runs:
+        return dg.SensorResult(run_requests=runs, cursor=write_cursor(seen))
+    return dg.SensorResult(skip_reason="; ".join(reasons), cursor=write_cursor(seen))
 
 
 def _interval() -> int:
@@ -127,10 +150,8 @@ def _interval() -> int:
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Refreshes Luma events and their guests when the calendar's events change.",
 )
-def luma_change_sensor(
-    context: dg.SensorEvaluationContext, luma: LumaResource
-) -> dg.SensorResult | dg.SkipReason:
-    return evaluate(context, "luma", lambda: luma_snapshot(luma))
+def luma_change_sensor(context: dg.SensorEvaluationContext, luma: LumaResource) -> dg.SensorResult:
+    return evaluate(context, luma, lambda account: luma_snapshot(luma, account))
 
 
 @dg.sensor(
@@ -141,8 +162,8 @@ def luma_change_sensor(
 )
 def eventee_change_sensor(
     context: dg.SensorEvaluationContext, eventee: EventeeResource
-) -> dg.SensorResult | dg.SkipReason:
-    return evaluate(context, "eventee", lambda: eventee_snapshot(eventee))
+) -> dg.SensorResult:
+    return evaluate(context, eventee, lambda account: eventee_snapshot(eventee, account))
 
 
 SENSORS = [luma_change_sensor, eventee_change_sensor]

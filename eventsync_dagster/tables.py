@@ -19,14 +19,10 @@ from dlt.common.schema.typing import TColumnSchema, TDataType
 # dlt data types. Nested objects and lists are kept as JSON columns rather than child tables: the
 # vendors' nested shapes vary (a registration answer is a string, a bool, a list or null), and one
 # JSON column per field keeps the table list stable while the vendors evolve.
-TEXT, BIGINT, BOOL, TIMESTAMP, DOUBLE, JSON = (
-    "text",
-    "bigint",
-    "bool",
-    "timestamp",
-    "double",
-    "json",
-)
+TEXT, BIGINT, TIMESTAMP, JSON = "text", "bigint", "timestamp", "json"
+ACCOUNT = "account"
+"""The column naming the account (calendar or event) a row came from: see accounts.py."""
+DEFAULT_ACCOUNT = "default"
 
 
 @dataclass(frozen=True)
@@ -37,13 +33,22 @@ class Table:
     """dlt resource name and warehouse table name."""
     description: str
     endpoint: str
-    primary_key: tuple[str, ...]
-    columns: Mapping[str, str]
+    natural_key: tuple[str, ...]
+    """The vendor's key; the warehouse key adds `account` (one deployment, several accounts)."""
+    source_columns: Mapping[str, str]
     """Typed columns from the seeds; the vendors send more, which dlt adds as it sees them."""
     required: tuple[str, ...] = ()
     """Fields the seeds mark as never null, besides the primary key."""
     upstream: tuple[str, ...] = field(default=())
     """Tables (of the same vendor) this one is read through."""
+
+    @property
+    def primary_key(self) -> tuple[str, ...]:
+        return (ACCOUNT, *self.natural_key)
+
+    @property
+    def columns(self) -> Mapping[str, str]:
+        return {ACCOUNT: TEXT, **self.source_columns}
 
     @property
     def not_null(self) -> tuple[str, ...]:
@@ -89,8 +94,8 @@ TABLES: tuple[Table, ...] = (
         name="events",
         description="Events of the Luma calendar (one row per event).",
         endpoint="/v1/calendar/list-events",
-        primary_key=("api_id",),
-        columns=_columns(
+        natural_key=("api_id",),
+        source_columns=_columns(
             api_id=TEXT,
             name=TEXT,
             description=TEXT,
@@ -120,8 +125,8 @@ TABLES: tuple[Table, ...] = (
             "luma.events. A guest `api_id` is per registration, `user_api_id` is the person."
         ),
         endpoint="/v1/event/get-guests",
-        primary_key=("event_api_id", "api_id"),
-        columns=_columns(
+        natural_key=("event_api_id", "api_id"),
+        source_columns=_columns(
             event_api_id=TEXT,
             api_id=TEXT,
             approval_status=TEXT,
@@ -148,8 +153,8 @@ TABLES: tuple[Table, ...] = (
         name="halls",
         description="Halls (rooms and stages) of the Eventee event.",
         endpoint="/content",
-        primary_key=("id",),
-        columns=_columns(
+        natural_key=("id",),
+        source_columns=_columns(
             id=BIGINT,
             event_id=BIGINT,
             name=TEXT,
@@ -163,24 +168,24 @@ TABLES: tuple[Table, ...] = (
         name="days",
         description="Days of the Eventee event.",
         endpoint="/content",
-        primary_key=("id",),
-        columns=_columns(id=BIGINT, event_id=BIGINT, date=TEXT, content_url=TEXT),
+        natural_key=("id",),
+        source_columns=_columns(id=BIGINT, event_id=BIGINT, date=TEXT, content_url=TEXT),
     ),
     Table(
         vendor="eventee",
         name="lectures",
         description="Lectures (talks) of the Eventee event, with hall, day, speakers and tracks.",
         endpoint="/content",
-        primary_key=("id",),
-        columns=_EVENTEE_SESSION,
+        natural_key=("id",),
+        source_columns=_EVENTEE_SESSION,
     ),
     Table(
         vendor="eventee",
         name="speakers",
         description="Speakers of the Eventee event.",
         endpoint="/content",
-        primary_key=("id",),
-        columns=_columns(
+        natural_key=("id",),
+        source_columns=_columns(
             id=BIGINT,
             event_id=BIGINT,
             name=TEXT,
@@ -198,40 +203,42 @@ TABLES: tuple[Table, ...] = (
         name="workshops",
         description="Workshops of the Eventee event (bookable sessions with a capacity).",
         endpoint="/content",
-        primary_key=("id",),
-        columns=_EVENTEE_SESSION,
+        natural_key=("id",),
+        source_columns=_EVENTEE_SESSION,
     ),
     Table(
         vendor="eventee",
         name="pauses",
         description="Pauses (breaks) in the Eventee programme.",
         endpoint="/content",
-        primary_key=("id",),
-        columns=_columns(id=BIGINT, event_id=BIGINT, name=TEXT, start=TIMESTAMP, end=TIMESTAMP),
+        natural_key=("id",),
+        source_columns=_columns(
+            id=BIGINT, event_id=BIGINT, name=TEXT, start=TIMESTAMP, end=TIMESTAMP
+        ),
     ),
     Table(
         vendor="eventee",
         name="tracks",
         description="Tracks (themes) that group the Eventee lectures and workshops.",
         endpoint="/content",
-        primary_key=("id",),
-        columns=_columns(id=BIGINT, event_id=BIGINT, name=TEXT, color=TEXT),
+        natural_key=("id",),
+        source_columns=_columns(id=BIGINT, event_id=BIGINT, name=TEXT, color=TEXT),
     ),
     Table(
         vendor="eventee",
         name="partners",
         description="Partners (sponsors, exhibitors) of the Eventee event.",
         endpoint="/partners",
-        primary_key=("id",),
-        columns=_columns(id=BIGINT, name=TEXT, description=TEXT, email=TEXT, web=TEXT),
+        natural_key=("id",),
+        source_columns=_columns(id=BIGINT, name=TEXT, description=TEXT, email=TEXT, web=TEXT),
     ),
     Table(
         vendor="eventee",
         name="participants",
         description="Participants (attendees) of the Eventee event, keyed by email.",
         endpoint="/participants",
-        primary_key=("email",),
-        columns=_columns(email=TEXT, first_name=TEXT, last_name=TEXT, company=TEXT),
+        natural_key=("email",),
+        source_columns=_columns(email=TEXT, first_name=TEXT, last_name=TEXT, company=TEXT),
     ),
 )
 

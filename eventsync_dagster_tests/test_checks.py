@@ -57,9 +57,10 @@ def test_null_required_fields_fail_with_counts_per_field(
         "luma/event_guests:required_fields_present"
     ]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
-    assert check.metadata["null_counts"].value == {"event_api_id": 3, "api_id": 0}
+    assert check.metadata["null_counts"].value == {"account": 0, "event_api_id": 3, "api_id": 0}
     assert len(check.metadata["sample_keys"].value) == 3
-    assert all(key.startswith("null, gst-") for key in check.metadata["sample_keys"].value)
+    samples = check.metadata["sample_keys"].value
+    assert all(key.startswith("default, null, gst-") for key in samples)
 
 
 def test_a_failed_blocking_check_on_events_stops_guests_in_the_same_run(
@@ -70,7 +71,8 @@ def test_a_failed_blocking_check_on_events_stops_guests_in_the_same_run(
     execute(
         duckdb_path,
         "ALTER TABLE luma.events ALTER COLUMN api_id DROP NOT NULL",
-        "INSERT INTO luma.events (api_id, _dlt_load_id, _dlt_id) VALUES (NULL, '1', 'x')",
+        "INSERT INTO luma.events (account, api_id, _dlt_load_id, _dlt_id) "
+        "VALUES ('default', NULL, '1', 'x')",
     )
     fake_api.reset_counts()
     result = materialize("luma/events", "luma/event_guests")

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from eventsync_dagster.accounts import Account
 from eventsync_dagster.fake_api import Dataset, FakeApi, Faults
 from eventsync_dagster.resources import LumaResource
 from eventsync_dagster.sources.http import RateLimiter
-from eventsync_dagster_tests.conftest import count, failure_messages, materialize, materializations
+from eventsync_dagster_tests.conftest import count, failure_messages, materializations, materialize
 
 WINDOW = 2.0
 FAKE_BUDGET = 20
@@ -69,8 +70,12 @@ def test_sync_over_the_budget_meets_429s_and_still_lands_every_row(
     assert count(duckdb_path, "luma.event_guests") == 45 * 3
 
 
-def test_every_luma_client_of_a_key_shares_one_budget(project_env: dict[str, str]) -> None:
+def test_every_luma_client_of_a_key_shares_one_budget(
+    project_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The sync, parallel fetches and the change sensor build clients separately.
-    assert LumaResource().client().limiter is LumaResource().client().limiter
-    other = LumaResource(api_key="another-calendar").client().limiter
-    assert other is not LumaResource().client().limiter
+    default = Account("luma", "default", "LUMA_API_KEY")
+    assert LumaResource().client(default).limiter is LumaResource().client(default).limiter
+    monkeypatch.setenv("LUMA_API_KEY_BERLIN", "another-calendar")
+    berlin = Account("luma", "berlin", "LUMA_API_KEY_BERLIN")
+    assert LumaResource().client(berlin).limiter is not LumaResource().client(default).limiter

@@ -121,10 +121,14 @@ def test_a_reverted_then_redone_change_is_refreshed_each_time(
     assert len(set(keys)) == 4, keys
 
 
-def test_luma_sensor_sees_a_new_event_on_a_calendar_of_many_pages() -> None:
+def test_luma_sensor_sees_a_new_event_on_a_calendar_of_many_pages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Luma lists events oldest first: the poll must look where new events appear."""
     with FakeApi(dataset=Dataset(events=250, guests_per_event=1, participants=1)) as api:
-        luma = LumaResource(api_key=api.luma_api_key, base_url=api.luma_base_url)
+        monkeypatch.setenv("LUMA_API_KEY", api.luma_api_key)
+        monkeypatch.setenv("LUMA_BASE_URL", api.luma_base_url)
+        luma = LumaResource()
         first = tick(LUMA, luma=luma)
         assert skipped(first).startswith("first poll")
         api.dataset.add_event()

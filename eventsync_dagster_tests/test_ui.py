@@ -1,10 +1,12 @@
 """The UI as users see it: `dagster-webserver` on loopback, asked through its GraphQL API.
 
-One webserver serves the whole test (starting one takes seconds): it loads `workspace.yaml` from
-the repo, shows every asset, check, schedule and sensor, and runs "Materialize all" the way the
-UI's button does, in a subprocess of its own, against the fake API.
+One webserver (with the daemon, as `dg dev` runs them) serves the whole test, since starting one
+takes seconds: it loads `workspace.yaml` from the repo, shows every asset, check, schedule and
+sensor, and runs "Materialize all" as the UI's button does, in a process of its own, against the
+fake API.
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -12,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +36,30 @@ TABLES = {
 ASSET_KEYS = {f"{vendor}/{name}" for vendor, names in TABLES.items() for name in names}
 CHECKS = {"primary_key_unique", "required_fields_present", "schema_drift", "freshness"}
 
-ERROR = "... on PythonError { message stack } ... on Error { message }"
+PYTHON_ERROR = "fragment pythonError on PythonError { className message stack }\n"
+
+LOCATIONS = (
+    PYTHON_ERROR
+    + """
+query Locations {
+  workspaceOrError {
+    __typename
+    ... on Workspace {
+      locationEntries {
+        name
+        loadStatus
+        locationOrLoadError { __typename ...pythonError }
+      }
+    }
+    ...pythonError
+  }
+}
+"""
+)
 
 REPOSITORY = (
-    """
+    PYTHON_ERROR
+    + """
 query Repository {
   repositoriesOrError {
     __typename
@@ -60,30 +83,30 @@ query Repository {
         sensors { name description targets { pipelineName } }
       }
     }
-    %s
+    ...pythonError
   }
 }
 """
-    % ERROR
-)  # noqa: UP031
+)
 
 LAUNCH = (
-    """
+    PYTHON_ERROR
+    + """
 mutation Launch($executionParams: ExecutionParams!) {
   launchRun(executionParams: $executionParams) {
     __typename
     ... on LaunchRunSuccess { run { runId status } }
     ... on RunConfigValidationInvalid { errors { message } }
-    ... on InvalidSubsetError { message }
-    %s
+    ... on Error { message }
+    ...pythonError
   }
 }
 """
-    % ERROR
-)  # noqa: UP031
+)
 
 RUN = (
-    """
+    PYTHON_ERROR
+    + """
 query Run($runId: ID!) {
   runOrError(runId: $runId) {
     __typename
@@ -99,15 +122,15 @@ query Run($runId: ID!) {
         }
       }
     }
-    %s
+    ...pythonError
   }
 }
 """
-    % ERROR
-)  # noqa: UP031
+)
 
-CHECK_EVALUATIONS = (
-    """
+RUN_EVENTS = (
+    PYTHON_ERROR
+    + """
 query Events($runId: ID!, $cursor: String) {
   logsForRun(runId: $runId, afterCursor: $cursor) {
     __typename
@@ -122,12 +145,11 @@ query Events($runId: ID!, $cursor: String) {
         ... on MessageEvent { message }
       }
     }
-    %s
+    ...pythonError
   }
 }
 """
-    % ERROR
-)  # noqa: UP031
+)
 
 
 def free_port() -> int:
@@ -146,65 +168,102 @@ def graphql(url: str, query: str, **variables: Any) -> dict[str, Any]:
     return body["data"]
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """End the webserver, its code server and any run it launched: its whole process group."""
-    for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 10.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            continue
-        if sig == signal.SIGKILL:
-            return
-    # The leader may be gone while a child lingers: the group gets a SIGKILL either way.
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """End processes and all they started (code servers, runs): each one's process group.
+
+    Dagster's processes may ignore SIGTERM: SIGKILL follows a short grace, for the whole group
+    even when its leader has exited.
+    """
+    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 10.0)):
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):  # that whole group is gone
+                os.killpg(process.pid, sig)
+        deadline = time.monotonic() + grace
+        for process in processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
 
 
-def wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"dagster-webserver exited with {process.returncode}:\n{log.read_text()}")
-        try:
-            if requests.get(f"{url}/server_info", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.25)
-    pytest.fail(f"dagster-webserver did not answer in {STARTUP_SECONDS} s:\n{log.read_text()}")
-
-
-@pytest.fixture
-def webserver(project_env: dict[str, str], tmp_path: Path) -> Iterator[str]:
-    """`dagster-webserver -w workspace.yaml` in the repo, with the project's environment."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "webserver.log"
-    command = [
-        str(Path(sys.executable).with_name("dagster-webserver")),
-        "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port),
-    ]  # fmt: skip
+def start(command: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    """A Dagster process with the project's environment, in a process group of its own."""
     with log.open("wb") as out:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             command,
-            cwd=REPO,
+            cwd=cwd,
             env=dict(os.environ),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def location_loaded(url: str) -> bool:
+    """True once the code location has loaded; a location that fails to load fails the test."""
     try:
-        wait_until_serving(url, process, log)
-        yield url
+        response = requests.post(f"{url}/graphql", json={"query": LOCATIONS}, timeout=10)
+    except requests.RequestException:
+        return False  # not serving yet
+    if response.status_code != 200:
+        return False
+    workspace = response.json()["data"]["workspaceOrError"]
+    assert workspace["__typename"] == "Workspace", workspace
+    entries = workspace["locationEntries"]
+    if not entries or any(e["loadStatus"] != "LOADED" for e in entries):
+        return False
+    for entry in entries:
+        loaded = entry["locationOrLoadError"]
+        assert loaded["__typename"] == "RepositoryLocation", "\n".join(loaded.get("stack", []))
+    return True
+
+
+def tail(log: Path, lines: int = 40) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
+
+
+def wait_until_loaded(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while not location_loaded(url):
+        if process.poll() is not None:
+            pytest.fail(f"dagster-webserver exited with {process.returncode}:\n{tail(log)}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no code location loaded in {STARTUP_SECONDS} s:\n{tail(log)}")
+        time.sleep(0.25)
+
+
+@dataclass
+class Dagster:
+    url: str
+    logs: list[Path]
+
+    def tails(self) -> str:
+        return "\n".join(f"--- {log.name}\n{tail(log)}" for log in self.logs)
+
+
+@pytest.fixture
+def dagster(project_env: dict[str, str], tmp_path: Path) -> Iterator[Dagster]:
+    """`dagster-webserver -w workspace.yaml` and the daemon, as `dg dev` runs them.
+
+    Dagster 1.13's default instance queues runs (QueuedRunCoordinator): a launched run starts
+    once the daemon dequeues it. Both inherit the project's environment, and so do the runs.
+    They start outside the repo: Dagster's CLIs load `.env` from their working directory over
+    the environment, and a developer's `.env` would point the runs at the real APIs. The daemon
+    starts once the webserver has created the instance's storage (together, they race on it).
+    """
+    bin_dir = Path(sys.executable).parent
+    workspace = str(REPO / "workspace.yaml")
+    port = free_port()
+    ui = Dagster(f"http://127.0.0.1:{port}", [tmp_path / "webserver.log", tmp_path / "daemon.log"])
+    server = [str(bin_dir / "dagster-webserver"), "-w", workspace]
+    server += ["-h", "127.0.0.1", "-p", str(port)]
+    daemon = [str(bin_dir / "dagster-daemon"), "run", "-w", workspace]
+    processes = [start(server, tmp_path, ui.logs[0])]
+    try:
+        wait_until_loaded(ui.url, processes[0], ui.logs[0])
+        processes.append(start(daemon, tmp_path, ui.logs[1]))
+        yield ui
     finally:
-        stop(process)
+        stop(processes)
 
 
 def repository(url: str) -> dict[str, Any]:
@@ -227,15 +286,15 @@ def launch(url: str, repo: dict[str, Any], job: str, assets: set[str]) -> str:
     return launched["run"]["runId"]
 
 
-def wait_for_run(url: str, run_id: str) -> dict[str, Any]:
+def wait_for_run(ui: Dagster, run_id: str) -> dict[str, Any]:
     deadline = time.monotonic() + RUN_SECONDS
     while True:
-        run = graphql(url, RUN, runId=run_id)["runOrError"]
+        run = graphql(ui.url, RUN, runId=run_id)["runOrError"]
         assert run["__typename"] == "Run", run
         if run["status"] in {"SUCCESS", "FAILURE", "CANCELED"}:
             return run
         if time.monotonic() > deadline:
-            pytest.fail(f"run {run_id} still {run['status']} after {RUN_SECONDS} s")
+            pytest.fail(f"run {run_id} still {run['status']} after {RUN_SECONDS} s\n{ui.tails()}")
         time.sleep(0.5)
 
 
@@ -243,7 +302,7 @@ def run_events(url: str, run_id: str) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     cursor = None
     while True:
-        page = graphql(url, CHECK_EVALUATIONS, runId=run_id, cursor=cursor)["logsForRun"]
+        page = graphql(url, RUN_EVENTS, runId=run_id, cursor=cursor)["logsForRun"]
         assert page["__typename"] == "EventConnection", page
         events += page["events"]
         cursor = page["cursor"]
@@ -252,9 +311,9 @@ def run_events(url: str, run_id: str) -> list[dict[str, Any]]:
 
 
 def test_ui_shows_the_project_and_materializes_every_table(
-    webserver: str, fake_api: FakeApi, duckdb_path: Path
+    dagster: Dagster, fake_api: FakeApi, duckdb_path: Path
 ) -> None:
-    repo = repository(webserver)
+    repo = repository(dagster.url)
 
     # Assets: keys, groups, kinds, descriptions, lineage and their checks.
     nodes = {"/".join(n["assetKey"]["path"]): n for n in repo["assetNodes"]}
@@ -292,11 +351,12 @@ def test_ui_shows_the_project_and_materializes_every_table(
         j["name"] for j in repo["jobs"]
     }
 
-    # "Materialize all": the webserver launches the run in a subprocess of its own.
-    run_id = launch(webserver, repo, "__ASSET_JOB", ASSET_KEYS)
-    run = wait_for_run(webserver, run_id)
-    events = run_events(webserver, run_id)
-    assert run["status"] == "SUCCESS", [e.get("message") for e in events]
+    # "Materialize all": the webserver queues the run, the daemon launches it in a process.
+    run_id = launch(dagster.url, repo, "__ASSET_JOB", ASSET_KEYS)
+    run = wait_for_run(dagster, run_id)
+    events = run_events(dagster.url, run_id)
+    messages = "\n".join(e["message"] for e in events if e.get("message"))
+    assert run["status"] == "SUCCESS", f"{messages[-4000:]}\n{dagster.tails()}"
 
     assert count(duckdb_path, "luma.events") == len(fake_api.dataset.events)
     assert count(duckdb_path, "eventee.partners") == len(fake_api.dataset.partners)

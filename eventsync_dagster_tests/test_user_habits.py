@@ -18,7 +18,7 @@ def dg_instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.ephemeral()
 
 
-def dg(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+def dg_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "VIRTUAL_ENV": sys.prefix}
     return subprocess.run(
         [str(Path(sys.executable).parent / "dg"), *args],
@@ -27,7 +27,7 @@ def dg(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
 
 
 def test_dg_check_defs(project_env: dict[str, str]) -> None:
-    done = dg("check", "defs")
+    done = dg_cli("check", "defs")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "All definitions loaded successfully" in done.stdout + done.stderr
 
@@ -35,14 +35,17 @@ def test_dg_check_defs(project_env: dict[str, str]) -> None:
 def test_dg_launch_assets_loads_the_selection(
     project_env: dict[str, str], fake_api: FakeApi, duckdb_path: Path
 ) -> None:
-    done = dg("launch", "--assets", "luma/events")
+    done = dg_cli("launch", "--assets", "luma/events")
     assert done.returncode == 0, done.stderr[-2000:]
     assert count(duckdb_path, "luma.events") == len(fake_api.dataset.events)
 
 
 def key_seen_by_a_run(cwd: Path, env: dict[str, str]) -> str:
     """Which Luma key a run started in `cwd` would send (checked in a fresh process)."""
-    code = "from eventsync_dagster.resources import LumaResource as R; print(R().client().auth.api_key)"
+    code = (
+        "from eventsync_dagster.resources import LumaResource as R; "
+        "print(R().client(R().accounts()[0]).auth.api_key)"
+    )
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=False
     )

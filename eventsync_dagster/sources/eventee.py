@@ -23,19 +23,25 @@ from eventsync_dagster.sources.http import (
     require_credential,
 )
 from eventsync_dagster.sources.progress import Progress
-from eventsync_dagster.tables import EVENTEE_CONTENT_TABLES, Table, vendor_tables
+from eventsync_dagster.tables import DEFAULT_ACCOUNT, EVENTEE_CONTENT_TABLES, Table, vendor_tables
 
 DEFAULT_BASE_URL = "https://api.eventee.co/public/v1"
 API_TOKEN_VARIABLE = "EVENTEE_API_TOKEN"
 
 
 def eventee_client(
-    api_token: str | None, base_url: str = DEFAULT_BASE_URL, *, http: HttpSettings | None = None
+    api_token: str | None,
+    base_url: str = DEFAULT_BASE_URL,
+    *,
+    http: HttpSettings | None = None,
+    credential_variable: str = API_TOKEN_VARIABLE,
+    dlt_secret_key: str = "sources.eventee.api_token",
 ) -> VendorClient:
-    api_token = require_credential(api_token, API_TOKEN_VARIABLE, "sources.eventee.api_token")
+    """`credential_variable` and `dlt_secret_key` say where the token comes from, for messages."""
+    api_token = require_credential(api_token, credential_variable, dlt_secret_key)
     return VendorClient(
         vendor="Eventee",
-        credential_variable=API_TOKEN_VARIABLE,
+        credential_variable=credential_variable,
         base_url=base_url,
         auth=BearerTokenAuth(token=api_token),
         settings=http or HttpSettings(),
@@ -70,15 +76,16 @@ def eventee_source(
     log: Callable[[str], None] | None = None,
     hash_pii: bool = False,
     pii_salt: str | None = None,
+    account: str = DEFAULT_ACCOUNT,
 ) -> list[DltResource]:
     """All nine Eventee tables in three requests per run.
 
     `hash_pii` stores participants' and speakers' emails and phone numbers as salted SHA-256
-    (`sources/pii.py`).
+    (`sources/pii.py`). Every row carries `account`, the event's name in the accounts file.
     """
     salt = pii.require_salt(pii_salt) if hash_pii else None
     client = client or eventee_client(api_token, base_url, http=http)
-    progress = Progress("eventee", client.stats, log)
+    progress = Progress("eventee", client.stats, log, account=account)
 
     @dlt.resource(name="content", selected=False)
     def content() -> Iterator[dict[str, Any]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -72,6 +72,8 @@ class RequestStats:
     """429 answers met (each was waited out and retried)."""
     waited_seconds: float = 0.0
     """Time spent in the rate limiter and in `Retry-After` waits."""
+    rejected: Counter[str] = field(default_factory=Counter)
+    """Records dropped per table because their primary key was null (see Progress.keyed)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def record(self, *, requests: int = 0, throttled: int = 0, waited: float = 0.0) -> None:
@@ -79,6 +81,20 @@ class RequestStats:
             self.requests += requests
             self.throttled += throttled
             self.waited_seconds += waited
+
+    def reject(self, table: str, records: int) -> None:
+        with self._lock:
+            self.rejected[table] += records
+
+    @classmethod
+    def total(cls, parts: list[RequestStats]) -> RequestStats:
+        total = cls()
+        for part in parts:
+            total.record(
+                requests=part.requests, throttled=part.throttled, waited=part.waited_seconds
+            )
+            total.rejected.update(part.rejected)
+        return total
 
     def summary(self) -> str:
         return (

@@ -24,7 +24,7 @@ from eventsync_dagster.sources.http import (
     shared_limiter,
 )
 from eventsync_dagster.sources.progress import Progress
-from eventsync_dagster.tables import table
+from eventsync_dagster.tables import DEFAULT_ACCOUNT, table
 
 DEFAULT_BASE_URL = "https://public-api.luma.com"
 API_KEY_VARIABLE = "LUMA_API_KEY"
@@ -47,12 +47,17 @@ def luma_client(
     requests_per_minute: int = 180,
     rate_window_seconds: float = 60.0,
     http: HttpSettings | None = None,
+    credential_variable: str = API_KEY_VARIABLE,
+    dlt_secret_key: str = "sources.luma.api_key",
 ) -> VendorClient:
-    """A client that stays under Luma's per-key budget, shared with every client of that key."""
-    api_key = require_credential(api_key, API_KEY_VARIABLE, "sources.luma.api_key")
+    """A client that stays under Luma's per-key budget, shared with every client of that key.
+
+    `credential_variable` and `dlt_secret_key` say where the key comes from, for messages.
+    """
+    api_key = require_credential(api_key, credential_variable, dlt_secret_key)
     return VendorClient(
         vendor="Luma",
-        credential_variable=API_KEY_VARIABLE,
+        credential_variable=credential_variable,
         base_url=base_url,
         auth=APIKeyAuth(name="x-luma-api-key", api_key=api_key, location="header"),
         settings=http or HttpSettings(),
@@ -100,12 +105,14 @@ def luma_source(
     log: Callable[[str], None] | None = None,
     hash_pii: bool = False,
     pii_salt: str | None = None,
+    account: str = DEFAULT_ACCOUNT,
 ) -> tuple[DltResource, DltResource]:
     """Events and their guests.
 
     Luma has no updated-since filter, so every sync reads all events. Guests are read per event;
     those of events that ended more than `guest_refresh_days` ago are read once more after the
     window closes and then kept as they are (`full_refresh=True` reads them all again).
+    Every row carries `account`, the calendar's name in the accounts file.
     `hash_pii` stores guests' emails and phone numbers as salted SHA-256 (`sources/pii.py`).
     """
     salt = pii.require_salt(pii_salt) if hash_pii else None
@@ -116,7 +123,7 @@ def luma_source(
         rate_window_seconds=rate_window_seconds,
         http=http,
     )
-    progress = Progress("luma", client.stats, log)
+    progress = Progress("luma", client.stats, log, account=account)
 
     @dlt.resource(
         name=EVENTS.name,
@@ -138,7 +145,9 @@ def luma_source(
     )
     def event_guests(event_page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         # Events whose guests were read after the refresh window had closed: they cannot change.
-        settled: dict[str, str] = dlt.current.resource_state().setdefault("settled_events", {})
+        # Per account: two calendars may list one event.
+        state = dlt.current.resource_state().setdefault("settled_events", {})
+        settled: dict[str, str] = state.setdefault(account, {})
         now = datetime.now(UTC)
         cutoff = now - timedelta(days=guest_refresh_days)
         for event in event_page:

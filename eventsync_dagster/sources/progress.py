@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from eventsync_dagster.sources.http import RequestStats
-from eventsync_dagster.tables import Table
+from eventsync_dagster.tables import ACCOUNT, DEFAULT_ACCOUNT, Table
 
 LOG_EVERY_SECONDS = 10.0
 """How often a long sync says how far it is ($EVENTSYNC_PROGRESS_SECONDS overrides it)."""
@@ -18,7 +18,10 @@ logger = logging.getLogger("eventsync_dagster")
 
 
 class Progress:
-    """Counts what a source has read and says so at a readable pace (Dagster's log or logging)."""
+    """Counts what a source has read and says so at a readable pace (Dagster's log or logging).
+
+    Every record passes `keyed` on its way to dlt, which also stamps the account it came from.
+    """
 
     def __init__(
         self,
@@ -26,8 +29,10 @@ class Progress:
         stats: RequestStats,
         log: Callable[[str], None] | None = None,
         every_seconds: float | None = None,
+        account: str = DEFAULT_ACCOUNT,
     ) -> None:
-        self.vendor, self.stats = vendor, stats
+        self.stats, self.account = stats, account
+        self.vendor = vendor if account == DEFAULT_ACCOUNT else f"{vendor}[{account}]"
         self.log = log or logger.info
         self.every_seconds = (
             float(os.environ.get("EVENTSYNC_PROGRESS_SECONDS", LOG_EVERY_SECONDS))
@@ -48,11 +53,15 @@ class Progress:
         self.log(self.summary())
 
     def keyed(self, table: Table, records: list[dict]) -> list[dict]:
-        """Drop records without a primary key: they cannot be merged, and a null key is no row."""
-        kept = [r for r in records if all(r.get(c) is not None for c in table.primary_key)]
+        """Drop records without a key (they cannot be merged: a null key is no row), and stamp
+        the rest with their account, the first column of every primary key."""
+        kept = [r for r in records if all(r.get(c) is not None for c in table.natural_key)]
+        for record in kept:
+            record[ACCOUNT] = self.account
         if dropped := len(records) - len(kept):
             with self._lock:
                 self.counts[f"{table.name}_rejected_null_key"] += dropped
+            self.stats.reject(table.name, dropped)
             self.log(f"{self.vendor}.{table.name}: rejected {dropped} record(s) with a null key")
         return kept
 

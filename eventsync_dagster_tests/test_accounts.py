@@ -1,0 +1,169 @@
+"""Several Luma calendars and Eventee events in one deployment, each with its own key."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from eventsync_dagster.accounts import AccountsFileError, load_accounts
+from eventsync_dagster.definitions import defs
+from eventsync_dagster.fake_api import Dataset, FakeApi
+from eventsync_dagster_tests.conftest import (
+    check_results,
+    count,
+    failure_messages,
+    materializations,
+    materialize,
+    rows,
+)
+
+ACCOUNTS = """
+[[luma]]
+name = "default"
+
+[[luma]]
+name = "berlin"
+credential_variable = "LUMA_API_KEY_BERLIN"
+base_url = "{berlin_luma}"
+
+[[eventee]]
+name = "default"
+
+[[eventee]]
+name = "summit"
+credential_variable = "EVENTEE_API_TOKEN_SUMMIT"
+base_url = "{summit_eventee}"
+"""
+
+
+@pytest.fixture
+def second_api() -> Iterator[FakeApi]:
+    """Another calendar and event with the same ids as the first (same seed), other keys."""
+    dataset = Dataset(events=12, guests_per_event=4, participants=6)
+    with FakeApi(
+        dataset=dataset, luma_api_key="berlin-key", eventee_api_token="summit-token"
+    ) as api:
+        yield api
+
+
+@pytest.fixture
+def two_accounts(
+    project_env: dict[str, str],
+    second_api: FakeApi,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Path:
+    path = tmp_path / "accounts.toml"
+    path.write_text(
+        ACCOUNTS.format(
+            berlin_luma=second_api.luma_base_url, summit_eventee=second_api.eventee_base_url
+        )
+    )
+    monkeypatch.setenv("EVENTSYNC_ACCOUNTS_FILE", str(path))
+    monkeypatch.setenv("LUMA_API_KEY_BERLIN", "berlin-key")
+    monkeypatch.setenv("EVENTEE_API_TOKEN_SUMMIT", "summit-token")
+    return path
+
+
+def test_accounts_file_names_variables_not_keys(tmp_path: Path) -> None:
+    path = tmp_path / "a.toml"
+    path.write_text('[[luma]]\nname = "berlin"\ncredential_variable = "LUMA_API_KEY_BERLIN"\n')
+    (berlin,) = load_accounts("luma", path)
+    assert (berlin.name, berlin.credential_variable) == ("berlin", "LUMA_API_KEY_BERLIN")
+    assert berlin.dlt_secret_key == "sources.luma.berlin.api_key"
+    (default,) = load_accounts("eventee", path)  # none listed: the default account
+    assert (default.name, default.credential_variable) == ("default", "EVENTEE_API_TOKEN")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[luma]]\nname = "Berlin!"\ncredential_variable = "K"\n', "lowercase letters"),
+        ('[[luma]]\nname = "berlin"\n', "needs credential_variable"),
+        ('[[luma]]\nname = "berlin"\ncredential_variable = "K"\napi_key = "x"\n', "unknown keys"),
+        ('[[luma]]\nname = "a"\ncredential_variable = "K"\n' * 2, "names repeat"),
+        ("[[luma]\n", "not valid TOML"),
+    ],
+)
+def test_a_wrong_accounts_file_says_what_is_wrong(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "a.toml"
+    path.write_text(text)
+    with pytest.raises(AccountsFileError, match=message):
+        load_accounts("luma", path)
+
+
+def test_each_account_lands_in_the_same_tables_with_keys_unique_across_accounts(
+    two_accounts: Path, fake_api: FakeApi, second_api: FakeApi, duckdb_path: Path
+) -> None:
+    result = materialize()
+    assert result.success, failure_messages(result)
+    events = len(fake_api.dataset.events)
+    assert rows(duckdb_path, "SELECT account, count(*) FROM luma.events GROUP BY 1 ORDER BY 1") == [
+        ("berlin", events),
+        ("default", events),
+    ]
+    # Same ids in both accounts (same seed): still two rows each, told apart by `account`.
+    assert count(duckdb_path, "luma.event_guests") == 2 * 12 * 4
+    assert count(duckdb_path, "eventee.participants") == 2 * 6
+    assert rows(duckdb_path, "SELECT count(DISTINCT email) FROM eventee.participants")[0][0] == 6
+    assert [k for k, c in check_results(result).items() if not c.passed] == []
+    guests = materializations(result)["luma/event_guests"]
+    assert guests["rows_loaded_by_account"] == {"default": 48, "berlin": 48}
+    assert second_api.counts["/v1/event/get-guests"] == 12
+
+
+def test_one_account_failing_does_not_stop_the_others(
+    two_accounts: Path, duckdb_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LUMA_API_KEY_BERLIN", "revoked")
+    result = materialize("luma/events")
+    assert not result.success
+    assert failure_messages(result) == ["berlin: LUMA_API_KEY_BERLIN was rejected by Luma (401)"]
+    assert rows(duckdb_path, "SELECT DISTINCT account FROM luma.events") == [("default",)]
+    assert materializations(result)["luma/events"]["rows_loaded_by_account"] == {"default": 12}
+
+
+def test_a_run_for_one_account_reads_only_that_account(
+    two_accounts: Path, fake_api: FakeApi, second_api: FakeApi, duckdb_path: Path
+) -> None:
+    job = defs.resolve_job_def("eventee_sync")
+    result = job.execute_in_process(
+        run_config={"resources": {"eventee": {"config": {"account": "summit"}}}},
+        instance=dg.DagsterInstance.ephemeral(),
+    )
+    assert result.success
+    assert sum(fake_api.counts.values()) == 0
+    assert second_api.counts["/public/v1/content"] == 1
+    assert rows(duckdb_path, "SELECT DISTINCT account FROM eventee.halls") == [("summit",)]
+
+
+def test_schedules_and_sensors_launch_one_run_per_account(
+    two_accounts: Path, second_api: FakeApi
+) -> None:
+    schedule = defs.resolve_schedule_def("luma_daily")
+    tick_time = datetime(2026, 11, 23, 6, tzinfo=UTC)
+    with dg.build_schedule_context(scheduled_execution_time=tick_time) as context:
+        requests = schedule.evaluate_tick(context).run_requests or []
+    assert [r.run_config["resources"]["luma"]["config"]["account"] for r in requests] == [
+        "default",
+        "berlin",
+    ]
+    sensor = defs.resolve_sensor_def("luma_change_sensor")
+    instance = dg.DagsterInstance.ephemeral()
+
+    def tick(cursor: str | None) -> dg.SensorResult:
+        with dg.build_sensor_context(
+            cursor=cursor, instance=instance, resources=defs.resources, definitions=defs
+        ) as context:
+            return sensor.evaluate_tick(context)
+
+    first = tick(None)
+    assert not first.run_requests and "luma[berlin]" in (first.skip_message or "")
+    second_api.dataset.add_event()
+    changed = tick(first.cursor)
+    (request,) = changed.run_requests
+    assert request.run_config == {"resources": {"luma": {"config": {"account": "berlin"}}}}
+    assert request.tags["account"] == "berlin"
+    assert not tick(changed.cursor).run_requests
