@@ -270,21 +270,19 @@ def test_daily_schedules_take_cron_and_timezone_from_the_environment(
     }
 
 
-def test_repo_dagster_yaml_limits_the_warehouse_pool_to_one(
+def test_every_warehouse_step_is_in_one_pool_that_the_repo_leaves_unlimited(
     project_env: dict[str, str],
 ) -> None:
-    # Every step of both jobs, asset checks included, touches the warehouse: all in the pool.
+    # Every step of both jobs, asset checks included, touches the warehouse: all in the pool,
+    # so a deployment whose launcher checks run health can limit it (see dagster.yaml).
     for job_name in ("luma_sync", "eventee_sync"):
         nodes = defs.resolve_job_def(job_name).graph.node_defs
         assert {n.pool for n in nodes if isinstance(n, dg.OpDefinition)} == {WAREHOUSE_POOL}
         assert all(isinstance(n, dg.OpDefinition) for n in nodes), job_name
-    # DAGSTER_HOME holds a copy of the repo's dagster.yaml (see conftest).
+    # The repo's own instance (a copy in DAGSTER_HOME, see conftest) sets no limit: the OS lock
+    # on the DuckDB file serialises writers, and a killed run cannot hold a slot forever.
     with dg.DagsterInstance.get() as instance:
-        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
-        storage = instance.event_log_storage
-        assert storage.supports_global_concurrency_limits
-        storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
-        assert storage.get_concurrency_info(WAREHOUSE_POOL).slot_count == 1
+        assert instance.get_concurrency_config().pool_config.default_pool_limit is None
 
 
 # -- the real daemon ----------------------------------------------------------------------
