@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,24 +19,29 @@ def dg_instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.ephemeral()
 
 
-def dg_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+def dg_cli(*args: str, project: Path) -> subprocess.CompletedProcess[str]:
+    """`dg` in a copy of the project's root, so a developer's own `.env` (which Dagster's CLIs
+    load from where they start, over the environment) cannot point a test at real vendors."""
+    project.mkdir(exist_ok=True)
+    shutil.copy(REPO / "pyproject.toml", project)
+    (project / "eventsync_dagster").symlink_to(PACKAGE)
     env = {**os.environ, "VIRTUAL_ENV": sys.prefix}
     return subprocess.run(
         [str(Path(sys.executable).parent / "dg"), *args],
-        cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=300,
+        cwd=project, env=env, capture_output=True, text=True, check=False, timeout=300,
     )  # fmt: skip
 
 
-def test_dg_check_defs(project_env: dict[str, str]) -> None:
-    done = dg_cli("check", "defs")
+def test_dg_check_defs(project_env: dict[str, str], tmp_path: Path) -> None:
+    done = dg_cli("check", "defs", project=tmp_path / "project")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "All definitions loaded successfully" in done.stdout + done.stderr
 
 
 def test_dg_launch_assets_loads_the_selection(
-    project_env: dict[str, str], fake_api: FakeApi, duckdb_path: Path
+    project_env: dict[str, str], fake_api: FakeApi, duckdb_path: Path, tmp_path: Path
 ) -> None:
-    done = dg_cli("launch", "--assets", "luma/events")
+    done = dg_cli("launch", "--assets", "luma/events", project=tmp_path / "project")
     assert done.returncode == 0, done.stderr[-2000:]
     assert count(duckdb_path, "luma.events") == len(fake_api.dataset.events)
 
@@ -95,15 +101,6 @@ def test_env_example_explains_every_variable_the_project_reads() -> None:
     assert read <= documented, sorted(read - documented)
     for name in documented:  # each one has a comment right above it
         assert re.search(rf"#[^\n]*\n(?:#[^\n]*\n)*{name}=", example), name
-
-
-def test_secrets_and_local_state_are_git_ignored() -> None:
-    paths = [".env", ".dlt/secrets.toml", "data/eventsync.duckdb", ".venv/x", ".dagster_home/x"]
-    done = subprocess.run(
-        ["git", "check-ignore", *paths], cwd=REPO, capture_output=True, text=True, check=False
-    )
-    assert done.stdout.split() == paths
-    assert subprocess.run(["git", "check-ignore", "-q", ".env.example"], cwd=REPO).returncode == 1
 
 
 def test_progress_is_logged_as_the_sync_goes(
