@@ -13,16 +13,18 @@ import dagster as dg
 import dlt
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
+from dlt.destinations.sql_client import SqlClientBase
 
 from eventsync_dagster.accounts import AccountsFileError
 from eventsync_dagster.resources import EventeeResource, LumaResource, WarehouseResource
 from eventsync_dagster.sources.eventee import eventee_source
 from eventsync_dagster.sources.http import RequestStats, SourceError
 from eventsync_dagster.sources.luma import luma_source
-from eventsync_dagster.tables import table
-from eventsync_dagster.warehouse import Warehouse, WarehouseBusy, row_counts
+from eventsync_dagster.tables import ACCOUNT, Table, table
+from eventsync_dagster.warehouse import Warehouse, WarehouseBusy, query, row_counts
 
 OWNERS = ["team:data-platform"]
+PREVIEW_ROWS = 5
 WAREHOUSE_POOL = "eventsync_warehouse"
 """Dagster pool of every step that writes or reads the warehouse (limit it to 1 per instance)."""
 
@@ -47,8 +49,61 @@ class EventsyncTranslator(DagsterDltTranslator):
                 "primary_key": ", ".join(t.primary_key),
                 "required_fields": ", ".join(t.not_null),
                 "endpoint": t.endpoint,
+                "dagster/table_name": f"{t.vendor}.{t.name}",
+                "dagster/column_schema": column_schema(t),
+                **{
+                    f"joins {column}": dg.MetadataValue.asset(
+                        table(t.vendor, target.split(".")[0]).asset_key
+                    )
+                    for column, target in t.references.items()
+                },
             }
         )
+
+
+def column_schema(t: Table) -> dg.TableSchema:
+    """The spec's typed columns, with keys and references, shown before the first load."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name,
+                data_type,
+                constraints=dg.TableColumnConstraints(
+                    nullable=name not in t.not_null,
+                    other=[
+                        *(["primary key"] if name in t.primary_key else []),
+                        *(
+                            [f"references {t.vendor}.{t.references[name]}"]
+                            if name in t.references
+                            else []
+                        ),
+                    ],
+                ),
+            )
+            for name, data_type in t.columns.items()
+        ]
+    )
+
+
+def preview(sql: SqlClientBase[Any], t: Table, load_ids: list[str]) -> dg.MetadataValue:
+    """A few rows this step loaded, in the spec's preview columns (never personal data)."""
+    columns = [ACCOUNT, *t.preview]
+    if not load_ids:
+        return dg.MetadataValue.md("_no rows loaded_")
+    placeholders = ", ".join(["%s"] * len(load_ids))
+    selected, key = ([sql.escape_column_name(c) for c in cs] for cs in (columns, t.primary_key))
+    rows = query(
+        sql,
+        f"SELECT {', '.join(selected)} FROM {sql.make_qualified_table_name(t.name)} "
+        f"WHERE _dlt_load_id IN ({placeholders}) ORDER BY {', '.join(key)} LIMIT {PREVIEW_ROWS}",
+        *load_ids,
+    )
+    lines = [
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+        *("| " + " | ".join("" if v is None else str(v)[:60] for v in row) + " |" for row in rows),
+    ]
+    return dg.MetadataValue.md("\n".join(lines))
 
 
 TRANSLATOR = EventsyncTranslator()
@@ -104,6 +159,7 @@ def load(
     by_account: dict[dg.AssetKey, dict[str, int]] = {}
     stats: list[RequestStats] = []
     failures: list[str] = []
+    load_ids: list[str] = []
     for account in accounts:
         try:
             client = vendor.client(account)
@@ -111,15 +167,19 @@ def load(
             source = vendor.source(client, account, context.log.info)
             if tables:
                 source = source.with_resources(*tables)
+            pipeline = warehouse.pipeline(vendor.vendor)
             with warehouse.lock(context.log.info):
                 results = list(
                     dlt.run(
                         context=context,
                         dlt_source=source,
-                        dlt_pipeline=warehouse.pipeline(vendor.vendor),
+                        dlt_pipeline=pipeline,
                         loader_file_format=warehouse.loader_file_format,
                     )
                 )
+            trace = pipeline.last_trace
+            if trace and trace.last_load_info:
+                load_ids += trace.last_load_info.loads_ids
         except Exception as error:
             if (line := _one_line(error)) is None:
                 raise
@@ -137,6 +197,9 @@ def load(
         total = RequestStats.total(stats)
         with warehouse.lock(), warehouse.pipeline(vendor.vendor).sql_client() as sql:
             counts = row_counts(sql, (key.path[-1] for key in merged))
+            previews = {
+                key: preview(sql, table(vendor.vendor, key.path[-1]), load_ids) for key in merged
+            }
         loaded = ", ".join(f"{table} {n} rows" for table, n in counts.items())
         context.log.info(f"{vendor.vendor}: {loaded}; {total.summary()}")
         for key, metadata in merged.items():
@@ -147,6 +210,7 @@ def load(
                     "rows_loaded": sum(by_account[key].values()),
                     "rows_loaded_by_account": by_account[key],
                     "dagster/row_count": counts[key.path[-1]],
+                    "preview": previews[key],
                     "rejected_null_key_records": total.rejected[key.path[-1]],
                     **total.as_metadata(),
                 },

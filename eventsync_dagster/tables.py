@@ -39,8 +39,15 @@ class Table:
     """Typed columns from the seeds; the vendors send more, which dlt adds as it sees them."""
     required: tuple[str, ...] = ()
     """Fields the seeds mark as never null, besides the primary key."""
-    upstream: tuple[str, ...] = field(default=())
-    """Tables (of the same vendor) this one is read through."""
+    references: Mapping[str, str] = field(default_factory=dict)
+    """Columns that point at another table of the vendor (`"table.column"`), within an account."""
+    preview: tuple[str, ...] = ()
+    """Columns shown in the materialization's preview of new rows: never personal data."""
+
+    @property
+    def upstream(self) -> tuple[str, ...]:
+        """Tables this one is read through and joins to (lineage in Dagster)."""
+        return tuple(dict.fromkeys(target.split(".")[0] for target in self.references.values()))
 
     @property
     def primary_key(self) -> tuple[str, ...]:
@@ -95,6 +102,7 @@ TABLES: tuple[Table, ...] = (
         description="Events of the Luma calendar (one row per event).",
         endpoint="/v1/calendar/list-events",
         natural_key=("api_id",),
+        preview=("api_id", "name", "start_at", "end_at", "visibility"),
         source_columns=_columns(
             api_id=TEXT,
             name=TEXT,
@@ -126,6 +134,7 @@ TABLES: tuple[Table, ...] = (
         ),
         endpoint="/v1/event/get-guests",
         natural_key=("event_api_id", "api_id"),
+        preview=("event_api_id", "api_id", "approval_status", "registered_at"),
         source_columns=_columns(
             event_api_id=TEXT,
             api_id=TEXT,
@@ -146,7 +155,7 @@ TABLES: tuple[Table, ...] = (
             user_email=TEXT,
             user_name=TEXT,
         ),
-        upstream=("events",),
+        references={"event_api_id": "events.api_id"},
     ),
     Table(
         vendor="eventee",
@@ -154,6 +163,7 @@ TABLES: tuple[Table, ...] = (
         description="Halls (rooms and stages) of the Eventee event.",
         endpoint="/content",
         natural_key=("id",),
+        preview=("id", "name", "order"),
         source_columns=_columns(
             id=BIGINT,
             event_id=BIGINT,
@@ -169,6 +179,7 @@ TABLES: tuple[Table, ...] = (
         description="Days of the Eventee event.",
         endpoint="/content",
         natural_key=("id",),
+        preview=("id", "date"),
         source_columns=_columns(id=BIGINT, event_id=BIGINT, date=TEXT, content_url=TEXT),
     ),
     Table(
@@ -177,6 +188,7 @@ TABLES: tuple[Table, ...] = (
         description="Lectures (talks) of the Eventee event, with hall, day, speakers and tracks.",
         endpoint="/content",
         natural_key=("id",),
+        preview=("id", "name", "start", "end", "hall_id"),
         source_columns=_EVENTEE_SESSION,
     ),
     Table(
@@ -185,6 +197,7 @@ TABLES: tuple[Table, ...] = (
         description="Speakers of the Eventee event.",
         endpoint="/content",
         natural_key=("id",),
+        preview=("id", "company", "position", "country"),
         source_columns=_columns(
             id=BIGINT,
             event_id=BIGINT,
@@ -204,6 +217,7 @@ TABLES: tuple[Table, ...] = (
         description="Workshops of the Eventee event (bookable sessions with a capacity).",
         endpoint="/content",
         natural_key=("id",),
+        preview=("id", "name", "start", "end", "capacity"),
         source_columns=_EVENTEE_SESSION,
     ),
     Table(
@@ -212,6 +226,7 @@ TABLES: tuple[Table, ...] = (
         description="Pauses (breaks) in the Eventee programme.",
         endpoint="/content",
         natural_key=("id",),
+        preview=("id", "name", "start", "end"),
         source_columns=_columns(
             id=BIGINT, event_id=BIGINT, name=TEXT, start=TIMESTAMP, end=TIMESTAMP
         ),
@@ -222,6 +237,7 @@ TABLES: tuple[Table, ...] = (
         description="Tracks (themes) that group the Eventee lectures and workshops.",
         endpoint="/content",
         natural_key=("id",),
+        preview=("id", "name", "color"),
         source_columns=_columns(id=BIGINT, event_id=BIGINT, name=TEXT, color=TEXT),
     ),
     Table(
@@ -230,6 +246,7 @@ TABLES: tuple[Table, ...] = (
         description="Partners (sponsors, exhibitors) of the Eventee event.",
         endpoint="/partners",
         natural_key=("id",),
+        preview=("id", "name", "web"),
         source_columns=_columns(id=BIGINT, name=TEXT, description=TEXT, email=TEXT, web=TEXT),
     ),
     Table(
@@ -238,6 +255,7 @@ TABLES: tuple[Table, ...] = (
         description="Participants (attendees) of the Eventee event, keyed by email.",
         endpoint="/participants",
         natural_key=("email",),
+        preview=("company",),
         source_columns=_columns(email=TEXT, first_name=TEXT, last_name=TEXT, company=TEXT),
     ),
 )

@@ -38,6 +38,15 @@ def test_full_run_in_process_loads_every_table_with_metadata(
     for table, n in expected.items():
         assert metadata[table.replace(".", "/")]["dagster/row_count"] == n
         assert metadata[table.replace(".", "/")]["rows_loaded"] == n
+    preview = metadata["luma/event_guests"]["preview"]
+    guests = sorted(
+        (e["api_id"], g["api_id"], g["email"])
+        for e in fake_api.dataset.events
+        for g in fake_api.dataset.guests(e["api_id"])
+    )
+    assert all(f"| {event} | {guest} |" in preview for event, guest, _ in guests[:5])
+    assert guests[5][1] not in preview  # five rows
+    assert not any(email in preview for _, _, email in guests)  # no personal data
     # Eventee's seven content tables came from one /content request.
     assert fake_api.counts["/public/v1/content"] == 1
 

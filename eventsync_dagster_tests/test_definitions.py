@@ -96,3 +96,26 @@ def test_readme_table_list_is_generated_from_the_spec() -> None:
     readme = (REPO / "README.md").read_text()
     listed = readme.split("<!-- tables:start -->\n")[1].split("\n<!-- tables:end -->")[0]
     assert listed == markdown_table()
+
+
+def test_asset_metadata_shows_the_spec_schema_and_the_guest_to_event_link() -> None:
+    specs = {s.key.to_user_string(): s for s in defs.resolve_all_asset_specs()}
+    guests = specs["luma/event_guests"].metadata
+    columns = {c.name: c for c in guests["dagster/column_schema"].columns}
+    assert "references luma.events.api_id" in columns["event_api_id"].constraints.other
+    assert "primary key" in columns["account"].constraints.other
+    assert not columns["api_id"].constraints.nullable
+    assert guests["joins event_api_id"].value == dg.AssetKey(["luma", "events"])
+
+
+def test_previews_never_show_personal_data() -> None:
+    from eventsync_dagster.sources.pii import PII_FIELDS
+
+    for t in TABLES:
+        assert set(t.preview) <= set(t.columns), t.name
+        personal = set(PII_FIELDS.get((t.vendor, t.name), {})) | {"name", "user_name", "email"}
+        if t.vendor == "luma" and t.name == "events":
+            personal -= {"name"}  # an event's name is not a person's
+        if t.vendor == "eventee" and t.name not in ("speakers", "participants"):
+            personal -= {"name"}
+        assert not set(t.preview) & personal, t.name
