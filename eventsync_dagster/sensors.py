@@ -23,7 +23,7 @@ from eventsync_dagster.jobs import JOBS, account_run_config
 from eventsync_dagster.resources import EventeeResource, LumaResource, http_settings
 from eventsync_dagster.sources.eventee import records
 from eventsync_dagster.sources.http import HttpSettings, SourceError
-from eventsync_dagster.sources.luma import EVENTS, PAGE_SIZE
+from eventsync_dagster.sources.luma import EVENT_ENTRIES, EVENTS, PAGE_SIZE
 from eventsync_dagster.tables import DEFAULT_ACCOUNT, EVENTEE_CONTENT_TABLES
 
 DEFAULT_INTERVAL_SECONDS = 300
@@ -60,7 +60,7 @@ def luma_snapshot(luma: LumaResource, account: Account) -> tuple[str, str]:
             EVENTS.endpoint,
             params={"after": after, "pagination_limit": PAGE_SIZE},
             paginator=SinglePagePaginator(),
-            data_selector="entries[*].event",
+            data_selector=EVENT_ENTRIES,
         ),
         [],
     )

@@ -17,7 +17,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import requests
+from dlt.common.jsonpath import TJsonPath
 from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import AuthConfigBase
@@ -234,6 +236,10 @@ class VendorClient:
             )
         if status >= 400:
             raise HTTPError(f"{status} from {self.vendor}", response=response)
+        # dlt's client and paginator each call `response.json()`: parse the body once, with
+        # orjson (a tenth of a sync's time went to parsing the same pages twice).
+        body = orjson.loads(response.content)
+        response.json = lambda **_: body  # type: ignore[method-assign]
 
     @contextmanager
     def _errors(self, path: str) -> Iterator[None]:
@@ -267,7 +273,7 @@ class VendorClient:
         self,
         path: str,
         *,
-        data_selector: str,
+        data_selector: TJsonPath,
         params: dict[str, Any] | None = None,
         paginator: BasePaginator | None = None,
     ) -> Iterator[list[Any]]:

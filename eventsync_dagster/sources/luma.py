@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dlt
+from dlt.common import jsonpath
 from dlt.extract.resource import DltResource
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
@@ -67,10 +68,16 @@ def luma_client(
     )
 
 
+# Compiled once: a sync makes a paginator per event, and dlt would parse string paths each time.
+_NEXT_CURSOR, _HAS_MORE = jsonpath.compile_path("next_cursor"), jsonpath.compile_path("has_more")
+EVENT_ENTRIES = jsonpath.compile_path("entries[*].event")
+GUEST_ENTRIES = jsonpath.compile_path("entries[*].guest")
+
+
 def _cursor() -> JSONResponseCursorPaginator:
     # Luma keeps sending a `next_cursor` on the last page: only `has_more` says when to stop.
     return JSONResponseCursorPaginator(
-        cursor_path="next_cursor", cursor_param="pagination_cursor", has_more_path="has_more"
+        cursor_path=_NEXT_CURSOR, cursor_param="pagination_cursor", has_more_path=_HAS_MORE
     )
 
 
@@ -80,7 +87,7 @@ def list_events(client: VendorClient, page_size: int = PAGE_SIZE) -> Iterator[li
         EVENTS.endpoint,
         params={"pagination_limit": page_size},
         paginator=_cursor(),
-        data_selector="entries[*].event",
+        data_selector=EVENT_ENTRIES,
     )
 
 
@@ -159,7 +166,7 @@ def luma_source(
                 GUESTS.endpoint,
                 params={"event_api_id": event_id, "pagination_limit": page_size},
                 paginator=_cursor(),
-                data_selector="entries[*].guest",
+                data_selector=GUEST_ENTRIES,
             ):
                 for guest in page:
                     guest["event_api_id"] = event_id
