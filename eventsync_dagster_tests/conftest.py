@@ -137,31 +137,34 @@ def execute(path: Path, *statements: str) -> None:
             con.execute(statement)
 
 
-@pytest.fixture(params=["duckdb", "postgres"])
-def destination(
-    request: pytest.FixtureRequest, project_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    """The same test against DuckDB and against a fresh PostgreSQL database."""
-    if request.param == "duckdb":
-        yield "duckdb"
-        return
+@pytest.fixture
+def postgres_database() -> Iterator[str]:
+    """The URL of a fresh, empty database on the test server, dropped afterwards."""
     if not POSTGRES_URL:
         pytest.skip("EVENTSYNC_TEST_POSTGRES is not set: `make test` starts PostgreSQL")
     import psycopg2
 
-    database = f"eventsync_test_{uuid.uuid4().hex[:10]}"
+    name = f"eventsync_test_{uuid.uuid4().hex[:10]}"
     admin = psycopg2.connect(POSTGRES_URL)
     admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {database}")
-    monkeypatch.setenv("EVENTSYNC_DESTINATION", "postgres")
-    monkeypatch.setenv(
-        "DESTINATION__POSTGRES__CREDENTIALS", POSTGRES_URL.rsplit("/", 1)[0] + f"/{database}"
-    )
+    admin.cursor().execute(f"CREATE DATABASE {name}")
     try:
-        yield "postgres"
+        yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        admin.cursor().execute(f"DROP DATABASE {database} WITH (FORCE)")
+        admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
         admin.close()
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def destination(
+    request: pytest.FixtureRequest, project_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """The same test against DuckDB and against a fresh PostgreSQL database."""
+    if request.param == "postgres":
+        monkeypatch.setenv("EVENTSYNC_DESTINATION", "postgres")
+        url = request.getfixturevalue("postgres_database")
+        monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", url)
+    return str(request.param)
 
 
 def warehouse_sql(vendor: str, statement: str) -> list[Sequence[Any]]:

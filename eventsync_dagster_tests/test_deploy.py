@@ -1,7 +1,6 @@
 """Beyond one machine: Dagster's storage in PostgreSQL, other dlt destinations by config only."""
 
 import shutil
-import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -9,24 +8,9 @@ import pytest
 import yaml
 
 from eventsync_dagster.warehouse import Warehouse
-from eventsync_dagster_tests.conftest import POSTGRES_URL, REPO, failure_messages, materialize
+from eventsync_dagster_tests.conftest import REPO, failure_messages, materialize
 
 DEPLOY = REPO / "deploy"
-
-
-@pytest.fixture
-def postgres_database() -> str:
-    if not POSTGRES_URL:
-        pytest.skip("EVENTSYNC_TEST_POSTGRES is not set: `make test` starts PostgreSQL")
-    import psycopg2
-
-    name = f"dagster_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(POSTGRES_URL)
-    admin.autocommit = True
-    admin.cursor().execute(f"CREATE DATABASE {name}")
-    yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
-    admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
-    admin.close()
 
 
 def test_the_postgres_instance_example_keeps_runs_in_postgres(
