@@ -200,7 +200,7 @@ def load(
             previews = {
                 key: preview(sql, table(vendor.vendor, key.path[-1]), load_ids) for key in merged
             }
-        loaded = ", ".join(f"{table} {n} rows" for table, n in counts.items())
+        loaded = ", ".join(f"{name} {n} rows" for name, n in counts.items())
         context.log.info(f"{vendor.vendor}: {loaded}; {total.summary()}")
         for key, metadata in merged.items():
             yield dg.MaterializeResult(
