@@ -2,8 +2,9 @@
 
 Every setting resolves when a run starts, in one order: the resource's config (set in code or in
 the launchpad), then the environment variable (Dagster loads `.env` into it), then dlt's own
-config (`.dlt/secrets.toml`, `[sources.luma] api_key`), then the default. Keys are never config:
-each account in the accounts file names the variable that holds its key. Resolving at run time,
+config (`.dlt/secrets.toml`), then the default. Keys are never config (the UI would show them):
+each account in the accounts file names the variable that holds its key, and dlt's secrets
+(`[sources.luma] api_key`) come after it. Resolving at run time,
 rather than binding `EnvVar`s at load time, lets the definitions load without any key (the UI
 opens on a fresh clone) while a run without one fails with one line naming the variable.
 """
