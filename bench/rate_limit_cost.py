@@ -1,4 +1,4 @@
-"""What a Luma sync costs under the rate limit: measured at a scaled limit, computed for the real.
+"""What a Luma sync costs under the rate limit: measured at a scaled limit, computed at 180/min.
 
 Runs the Luma source (no Dagster) against the fake API whose limit is scaled down to a budget per
 two-second window, with the project's limiter one request under it, for calendars of several
