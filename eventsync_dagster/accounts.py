@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from eventsync_dagster.sources import eventee, luma
 from eventsync_dagster.tables import DEFAULT_ACCOUNT, VENDORS
 
 ACCOUNTS_FILE_VARIABLE = "EVENTSYNC_ACCOUNTS_FILE"
@@ -19,7 +20,7 @@ DEFAULT_ACCOUNTS_FILE = "accounts.toml"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _VARIABLE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
-CREDENTIAL_VARIABLES = {"luma": "LUMA_API_KEY", "eventee": "EVENTEE_API_TOKEN"}
+CREDENTIAL_VARIABLES = {"luma": luma.API_KEY_VARIABLE, "eventee": eventee.API_TOKEN_VARIABLE}
 """The default account's key variable per vendor."""
 
 

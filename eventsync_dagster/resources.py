@@ -34,13 +34,11 @@ from eventsync_dagster.sources.luma import luma_client, luma_source
 from eventsync_dagster.warehouse import Warehouse
 
 
-def setting(configured: str | None, variable: str, dlt_key: str | None = None) -> str | None:
-    """Config, then environment, then dlt's config providers (secrets.toml, config.toml)."""
-    if configured:
-        return configured
+def from_environment(variable: str, dlt_key: str) -> str | None:
+    """The environment (with Dagster's `.env`), then dlt's config (secrets.toml, config.toml)."""
     if value := dg.EnvVar(variable).get_value():
         return value
-    return dlt.config.get(dlt_key) if dlt_key else None
+    return dlt.config.get(dlt_key)
 
 
 def _number(variable: str, default: float) -> float:
@@ -81,12 +79,12 @@ class VendorResource(dg.ConfigurableResource):
         return chosen
 
     def credential(self, account: Account) -> str | None:
-        return setting(None, account.credential_variable, account.dlt_secret_key)
+        return from_environment(account.credential_variable, account.dlt_secret_key)
 
     def base_url(self, account: Account, variable: str, default: str) -> str:
         return (
             account.base_url
-            or setting(None, variable, f"sources.{self.vendor}.base_url")
+            or from_environment(variable, f"sources.{self.vendor}.base_url")
             or default
         )
 
