@@ -17,7 +17,7 @@ from dlt.destinations.sql_client import SqlClientBase
 
 from eventsync_dagster.assets import WAREHOUSE_POOL
 from eventsync_dagster.resources import WarehouseResource
-from eventsync_dagster.tables import TABLES, Table
+from eventsync_dagster.tables import ACCOUNT, TABLES, Table
 from eventsync_dagster.warehouse import query
 
 SAMPLE_SIZE = 10
@@ -78,14 +78,22 @@ class TableProbe:
     def _columns(self, names: Sequence[str]) -> str:
         return ", ".join(self.sql.escape_column_name(c) for c in names)
 
-    def duplicate_keys(self) -> tuple[int, list[str]]:
+    def _by_account(self, rows_sql: str) -> dict[str, int]:
+        """How many of these rows each account has: which calendar or event to look at."""
+        account = self.sql.escape_column_name(ACCOUNT)
+        counted = query(
+            self.sql, f"SELECT {account}, count(*) FROM ({rows_sql}) AS r GROUP BY {account}"
+        )
+        return {str(name): int(n) for name, n in counted}
+
+    def duplicate_keys(self) -> tuple[int, list[str], dict[str, int]]:
         keys = self._columns(self.t.primary_key)
         grouped = f"SELECT {keys} FROM {self.name} GROUP BY {keys} HAVING count(*) > 1"
-        count = query(self.sql, f"SELECT count(*) FROM ({grouped}) AS d")[0][0]
+        by_account = self._by_account(grouped)
         sample = query(self.sql, f"{grouped} ORDER BY {keys} LIMIT {SAMPLE_SIZE}")
-        return int(count), [_key(row) for row in sample]
+        return sum(by_account.values()), [_key(row) for row in sample], by_account
 
-    def nulls(self) -> tuple[dict[str, int], list[str]]:
+    def nulls(self) -> tuple[dict[str, int], list[str], dict[str, int]]:
         present = {
             row[0]
             for row in query(
@@ -106,14 +114,14 @@ class TableProbe:
             row = query(self.sql, f"SELECT {sums} FROM {self.name}")[0]
             counts |= {f: int(n or 0) for f, n in zip(checked, row, strict=True)}
         sample: list[str] = []
+        by_account: dict[str, int] = {}
         if any(n > 0 for n in counts.values()):
             where = " OR ".join(f"{self.sql.escape_column_name(f)} IS NULL" for f in checked)
             keys = self._columns(self.t.primary_key)
-            rows = query(
-                self.sql, f"SELECT {keys} FROM {self.name} WHERE {where} LIMIT {SAMPLE_SIZE}"
-            )
-            sample = [_key(row) for row in rows]
-        return counts, sample
+            offending = f"SELECT {keys} FROM {self.name} WHERE {where}"
+            sample = [_key(row) for row in query(self.sql, f"{offending} LIMIT {SAMPLE_SIZE}")]
+            by_account = self._by_account(offending)
+        return counts, sample, by_account
 
     def last_loaded_at(self) -> datetime | None:
         rows = query(
@@ -175,15 +183,15 @@ def _evaluate(probe: TableProbe, check: str, now: datetime) -> dg.AssetCheckResu
             metadata={"reason": "the table has not been loaded yet"},
         )
     if check == PK_UNIQUE:
-        count, sample = probe.duplicate_keys()
+        count, sample, by_account = probe.duplicate_keys()
         return dg.AssetCheckResult(
             check_name=check,
             passed=count == 0,
             severity=dg.AssetCheckSeverity.ERROR,
-            metadata={"duplicate_keys": count, "sample_keys": sample},
+            metadata={"duplicate_keys": count, "sample_keys": sample, "by_account": by_account},
         )
     if check == REQUIRED:
-        counts, sample = probe.nulls()
+        counts, sample, by_account = probe.nulls()
         return dg.AssetCheckResult(
             check_name=check,
             passed=all(n == 0 for n in counts.values()),
@@ -191,6 +199,7 @@ def _evaluate(probe: TableProbe, check: str, now: datetime) -> dg.AssetCheckResu
             metadata={
                 "null_counts": {f: ("column missing" if n < 0 else n) for f, n in counts.items()},
                 "sample_keys": sample,
+                "by_account": by_account,
             },
         )
     if check == DRIFT:

@@ -13,10 +13,12 @@ from eventsync_dagster.fake_api import Dataset, FakeApi
 from eventsync_dagster_tests.conftest import (
     check_results,
     count,
+    execute,
     failure_messages,
     materializations,
     materialize,
     rows,
+    run_checks,
 )
 
 ACCOUNTS = """
@@ -167,3 +169,16 @@ def test_schedules_and_sensors_launch_one_run_per_account(
     assert request.run_config == {"resources": {"luma": {"config": {"account": "berlin"}}}}
     assert request.tags["account"] == "berlin"
     assert not tick(changed.cursor).run_requests
+
+
+def test_checks_say_which_account_holds_the_bad_rows(two_accounts: Path, duckdb_path: Path) -> None:
+    assert materialize("eventee/partners").success
+    execute(
+        duckdb_path,
+        "INSERT INTO eventee.partners SELECT * FROM eventee.partners "
+        "WHERE account = 'summit' LIMIT 2",
+    )
+    check = check_results(run_checks("eventee/partners"))["eventee/partners:primary_key_unique"]
+    assert not check.passed
+    assert check.metadata["by_account"].value == {"summit": 2}
+    assert all(key.startswith("summit, ") for key in check.metadata["sample_keys"].value)
