@@ -35,7 +35,7 @@ test: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml lint
 	EVENTSYNC_TEST_POSTGRES=$$url $(BIN)/python -m pytest
 
 dev: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dg dev
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg dev
 
 clean:
 	rm -rf data .dagster_home
