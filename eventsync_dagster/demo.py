@@ -9,6 +9,8 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 from eventsync_dagster.fake_api import Dataset, FakeApi
 from eventsync_dagster.tables import VENDORS, vendor_tables
@@ -43,19 +45,26 @@ def main(argv: list[str] | None = None) -> int:
     dataset = Dataset(
         events=args.events, guests_per_event=args.guests_per_event, participants=args.participants
     )
-    with FakeApi(dataset=dataset) as api:
+    warehouse = Warehouse.from_env()
+    with FakeApi(dataset=dataset) as api, tempfile.TemporaryDirectory() as elsewhere:
         print(f"fake API on {api.luma_base_url}", flush=True)
-        env = {**os.environ, **demo_environment(api)}
+        env = {
+            **os.environ,
+            **demo_environment(api),
+            "EVENTSYNC_DUCKDB_PATH": str(Path(warehouse.duckdb_path).resolve()),
+        }
         command = [
             sys.executable, "-m", "dagster", "asset", "materialize",
             "-m", "eventsync_dagster.definitions", "--select", "*",
         ]  # fmt: skip
-        done = subprocess.run(command, env=env, check=False)
+        # Started elsewhere: Dagster's CLI loads `.env` from where it starts, over the
+        # environment, and a developer's real keys and hosts have no place in the demo.
+        done = subprocess.run(command, env=env, cwd=elsewhere, check=False)
         if done.returncode:
             print("the run failed: see the log above", file=sys.stderr)
             return done.returncode
         print(f"{sum(api.counts.values())} requests served")
-    counts = table_counts(Warehouse.from_env())
+    counts = table_counts(warehouse)
     width = max(map(len, counts))
     print(f"\n{'table':<{width}}  rows")
     for name, n in counts.items():

@@ -125,3 +125,20 @@ def test_cli_materialize_loads_every_table(
     assert done.returncode == 0, done.stderr[-3000:]
     assert {t: count(duckdb_path, t) for t in ALL_TABLES} == expected_counts(fake_api)
     assert "RUN_SUCCESS" in done.stderr
+
+
+def test_demo_uses_the_fake_api_even_beside_a_real_dotenv(
+    project_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`make demo` in a checkout whose `.env` holds real keys and hosts still talks to the fake."""
+    (tmp_path / ".env").write_text("LUMA_API_KEY=real-key\nLUMA_BASE_URL=http://127.0.0.1:9\n")
+    command = [
+        sys.executable, "-m", "eventsync_dagster.demo",
+        "--events", "3", "--guests-per-event", "2", "--participants", "4",
+    ]  # fmt: skip
+    done = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, check=False, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "luma.event_guests     6" in done.stdout
+    assert "eventee.participants  4" in done.stdout
