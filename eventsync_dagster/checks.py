@@ -173,7 +173,9 @@ def _key(row: Sequence[Any]) -> str:
     return ", ".join("null" if v is None else str(v) for v in row)
 
 
-def _evaluate(probe: TableProbe, check: str, now: datetime) -> dg.AssetCheckResult:
+def _evaluate(
+    probe: TableProbe, check: str, now: datetime, synced_at: datetime | None
+) -> dg.AssetCheckResult:
     t = probe.t
     if not probe.exists:
         return dg.AssetCheckResult(
@@ -215,8 +217,11 @@ def _evaluate(probe: TableProbe, check: str, now: datetime) -> dg.AssetCheckResu
                 "compared": "first load" if drift is None else "latest load vs the one before",
             },
         )
+    # The newest of: the last load that wrote rows, and the last sync Dagster recorded (a sync
+    # may write nothing new: guests of long-past events are kept, not read again).
     window = timedelta(hours=float(os.environ.get("EVENTSYNC_FRESHNESS_HOURS", FRESHNESS_HOURS)))
-    loaded_at = probe.last_loaded_at()
+    rows_loaded_at = probe.last_loaded_at()
+    loaded_at = max((d for d in (rows_loaded_at, synced_at) if d), default=None)
     age = None if loaded_at is None else now - loaded_at
     return dg.AssetCheckResult(
         check_name=check,
@@ -224,6 +229,8 @@ def _evaluate(probe: TableProbe, check: str, now: datetime) -> dg.AssetCheckResu
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
             "last_loaded_at": loaded_at.isoformat() if loaded_at else "never",
+            "rows_last_loaded_at": rows_loaded_at.isoformat() if rows_loaded_at else "never",
+            "last_synced_at": synced_at.isoformat() if synced_at else "never (this instance)",
             "age_hours": round(age.total_seconds() / 3600, 2) if age else -1,
             "window_hours": window.total_seconds() / 3600,
             "table": f"{t.vendor}.{t.name}",
@@ -245,10 +252,12 @@ def table_checks(t: Table) -> dg.AssetChecksDefinition:
         selected = {key.name for key in context.selected_asset_check_keys}
         wh = warehouse.warehouse()
         now = datetime.now(UTC)
+        synced = context.instance.get_latest_materialization_event(t.asset_key)
+        synced_at = datetime.fromtimestamp(synced.timestamp, UTC) if synced else None
         with wh.lock(context.log.info), wh.pipeline(t.vendor).sql_client() as sql:
             probe = TableProbe(sql, t)
             results = [
-                _evaluate(probe, check, now)
+                _evaluate(probe, check, now, synced_at)
                 for check in (PK_UNIQUE, REQUIRED, DRIFT, FRESHNESS)
                 if check in selected
             ]

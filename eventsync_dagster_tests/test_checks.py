@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -137,3 +138,22 @@ def test_checks_alone_through_the_cli(project_env: dict[str, str], duckdb_path: 
     assert done.returncode != 0  # a blocking check failed
     assert "Asset check 'primary_key_unique' on 'eventee/partners' did not pass" in done.stderr
     assert "Asset check 'primary_key_unique' on 'eventee/halls' passed" in done.stderr
+
+
+def test_a_sync_that_writes_no_new_rows_still_counts_as_fresh(
+    project_env: dict[str, str], duckdb_path: Path
+) -> None:
+    # The rows are old (their load aged by hand), but this instance saw the table synced just
+    # now: a sync of settled guests, say, writes nothing new and is still a sync.
+    instance = dg.DagsterInstance.ephemeral()
+    assert materialize("eventee/days", instance=instance).success
+    execute(duckdb_path, "UPDATE eventee._dlt_loads SET inserted_at = now() - INTERVAL 30 HOUR")
+    fresh = check_results(run_checks("eventee/days", instance=instance))["eventee/days:freshness"]
+    assert fresh.passed
+    assert 29.9 < _hours_ago(fresh.metadata["rows_last_loaded_at"].value) < 30.1
+    stale = check_results(run_checks("eventee/days"))["eventee/days:freshness"]  # no record
+    assert not stale.passed
+
+
+def _hours_ago(iso: str) -> float:
+    return (datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds() / 3600
