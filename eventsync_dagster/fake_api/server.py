@@ -167,11 +167,6 @@ class FakeApi:
             self.statuses.clear()
             self.ok_total = 0
 
-    def reset_rate_limit(self) -> None:
-        """Forget every key's rate-limit window and block."""
-        with self._lock:
-            self._windows.clear()
-
     # -- request handling -----------------------------------------------------------------
 
     def _serve(self, handler: _Handler) -> None:
