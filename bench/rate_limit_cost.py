@@ -28,7 +28,7 @@ def sync(api: FakeApi, warehouse: Warehouse, budget: int, window: float) -> tupl
     )
     before = sum(api.counts.values())
     started = time.monotonic()
-    warehouse.pipeline("luma").run(source, loader_file_format="jsonl").raise_on_failed_jobs()
+    warehouse.sync(source)
     return sum(api.counts.values()) - before, time.monotonic() - started
 
 

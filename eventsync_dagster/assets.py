@@ -4,29 +4,28 @@ Luma's events and guests are two ops so that the blocking checks on `luma/events
 guest is read; Eventee is one op, because one `/content` response feeds seven tables.
 """
 
-import os
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dagster as dg
 import dlt
-from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
+from dagster_dlt import DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
+from dlt.common.schema import Schema
 from dlt.destinations.sql_client import SqlClientBase
 
-from eventsync_dagster.accounts import AccountsFileError
+from eventsync_dagster.accounts import Account, AccountsFileError
 from eventsync_dagster.resources import EventeeResource, LumaResource, WarehouseResource
 from eventsync_dagster.sources.eventee import eventee_source
 from eventsync_dagster.sources.http import RequestStats, SourceError
 from eventsync_dagster.sources.luma import luma_source
 from eventsync_dagster.tables import ACCOUNT, Table, table
-from eventsync_dagster.warehouse import Warehouse, WarehouseBusy, query, row_counts
+from eventsync_dagster.warehouse import Synced, Warehouse, WarehouseBusy, query, row_counts
 
 OWNERS = ["team:data-platform"]
 PREVIEW_ROWS = 5
-WAREHOUSE_POOL = "eventsync_warehouse"
-"""Dagster pool of every step that writes or reads the warehouse (limit it to 1 per instance)."""
 
 
 class EventsyncTranslator(DagsterDltTranslator):
@@ -108,15 +107,17 @@ def preview(sql: SqlClientBase[Any], t: Table, load_ids: list[str]) -> dg.Metada
 
 TRANSLATOR = EventsyncTranslator()
 _PLACEHOLDER = "declared-without-credentials"
+_DECLARATIONS = tempfile.TemporaryDirectory(prefix="eventsync-declarations-")
+"""This process's own folder for the declaring pipelines (removed when it exits)."""
 
 
 def _declared_pipeline(vendor: str) -> dlt.Pipeline:
-    """Declares the assets at load time only (runs build their own): keeps no state in the repo."""
+    """Declares the assets at load time only: runs build their own (warehouse.py)."""
     return dlt.pipeline(
         pipeline_name=f"eventsync_{vendor}",
         destination=Warehouse.from_env().destination,
         dataset_name=vendor,
-        pipelines_dir=os.path.join(tempfile.gettempdir(), "eventsync_declarations"),
+        pipelines_dir=_DECLARATIONS.name,
     )
 
 
@@ -134,19 +135,34 @@ def _one_line(error: Exception) -> str | None:
     return None if cause is None else str(cause)
 
 
+def landed_columns(t: Table, schema: Schema | None) -> dg.TableSchema:
+    """The table's columns as dlt landed them (what `build_column_schema_change_checks` diffs)."""
+    columns = schema.get_table_columns(t.name) if schema and t.name in schema.tables else {}
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name,
+                str(column.get("data_type") or "text"),
+                constraints=dg.TableColumnConstraints(nullable=column.get("nullable") is not False),
+            )
+            for name, column in columns.items()
+        ]
+    )
+
+
 def load(
     context: dg.AssetExecutionContext,
-    dlt: DagsterDltResource,
     warehouse_resource: WarehouseResource,
     vendor: LumaResource | EventeeResource,
-    tables: tuple[str, ...] | None = None,
 ) -> Iterator[dg.MaterializeResult]:
-    """Load every account of the vendor, one dlt run each under the warehouse lock, and report
-    rows, per-account rows and the HTTP cost per table.
+    """Load every account of the vendor at once, a dlt run each, and report rows, per-account
+    rows and the HTTP cost per table.
 
-    One account failing does not stop the others: their rows land and are reported, then the
-    step fails naming the accounts that did not. Failures a person can fix (a key, an
-    unreachable vendor, a busy warehouse) are one line; anything else keeps its traceback.
+    Accounts are read in parallel threads (each its own key and budget); the warehouse is held
+    only while each loads (warehouse.py). One account failing does not stop the others: their
+    rows land and are reported, then the step fails naming the accounts that did not. Failures
+    a person can fix (a key, an unreachable vendor, a busy warehouse) are one line; anything else
+    keeps its traceback.
     """
     try:
         warehouse = warehouse_resource.warehouse()
@@ -155,63 +171,48 @@ def load(
         if (line := _one_line(error)) is None:
             raise
         raise dg.Failure(description=line, allow_retries=False) from None
-    merged: dict[dg.AssetKey, dict[str, Any]] = {}
-    by_account: dict[dg.AssetKey, dict[str, int]] = {}
-    stats: list[RequestStats] = []
-    failures: list[str] = []
-    load_ids: list[str] = []
-    for account in accounts:
-        try:
-            client = vendor.client(account)
-            stats.append(client.stats)
-            source = vendor.source(client, account, context.log.info)
-            if tables:
-                source = source.with_resources(*tables)
-            pipeline = warehouse.pipeline(vendor.vendor)
-            with warehouse.lock(context.log.info):
-                results = list(
-                    dlt.run(
-                        context=context,
-                        dlt_source=source,
-                        dlt_pipeline=pipeline,
-                        loader_file_format=warehouse.loader_file_format,
-                    )
-                )
-            trace = pipeline.last_trace
-            if trace and trace.last_load_info:
-                load_ids += trace.last_load_info.loads_ids
-        except Exception as error:
-            if (line := _one_line(error)) is None:
-                raise
-            failures.append(line if len(accounts) == 1 else f"{account.name}: {line}")
-            context.log.error(failures[-1])
-            continue
-        for result in results:
-            assert result.asset_key, "dagster-dlt names the asset of every result"
-            metadata = dict(result.metadata or {})
-            rows = metadata.get("rows_loaded", dg.MetadataValue.int(0))
-            assert isinstance(rows, dg.IntMetadataValue), "dagster-dlt reports rows as an int"
-            by_account.setdefault(result.asset_key, {})[account.name] = rows.value or 0
-            merged[result.asset_key] = metadata
-    if merged:
-        total = RequestStats.total(stats)
-        with warehouse.lock(), warehouse.pipeline(vendor.vendor).sql_client() as sql:
-            counts = row_counts(sql, (key.path[-1] for key in merged))
-            previews = {
-                key: preview(sql, table(vendor.vendor, key.path[-1]), load_ids) for key in merged
-            }
+    selected = tuple(key.path[-1] for key in context.selected_asset_keys)
+
+    def sync(account: Account) -> tuple[Synced, RequestStats]:
+        client = vendor.client(account)
+        source = vendor.source(client, account, context.log.info).with_resources(*selected)
+        return warehouse.sync(source, account.name, context.log.info), client.stats
+
+    with ThreadPoolExecutor(len(accounts), thread_name_prefix=f"{vendor.vendor}-account") as pool:
+        futures = {account: pool.submit(sync, account) for account in accounts}
+        done: dict[str, tuple[Synced, RequestStats]] = {}
+        failures: list[str] = []
+        for account, future in futures.items():
+            try:
+                done[account.name] = future.result()
+            except Exception as error:
+                if (line := _one_line(error)) is None:
+                    raise
+                failures.append(line if len(accounts) == 1 else f"{account.name}: {line}")
+                context.log.error(failures[-1])
+    if done:
+        total = RequestStats.total([stats for _, stats in done.values()])
+        load_ids = [load_id for synced, _ in done.values() for load_id in synced.load_ids]
+        specs = [table(vendor.vendor, name) for name in selected]
+        with warehouse.sql(vendor.vendor, context.log.info) as sql:
+            counts = row_counts(sql, (t.name for t in specs))
+            previews = {t.name: preview(sql, t, load_ids) for t in specs}
+            warehouse.refresh_reader_copy(context.log.info)
         loaded = ", ".join(f"{name} {n} rows" for name, n in counts.items())
         context.log.info(f"{vendor.vendor}: {loaded}; {total.summary()}")
-        for key, metadata in merged.items():
+        schema = next(iter(done.values()))[0].schema
+        for t in specs:
+            by_account = {name: synced.rows.get(t.name, 0) for name, (synced, _) in done.items()}
             yield dg.MaterializeResult(
-                asset_key=key,
+                asset_key=t.asset_key,
                 metadata={
-                    **metadata,
-                    "rows_loaded": sum(by_account[key].values()),
-                    "rows_loaded_by_account": by_account[key],
-                    "dagster/row_count": counts[key.path[-1]],
-                    "preview": previews[key],
-                    "rejected_null_key_records": total.rejected[key.path[-1]],
+                    "rows_loaded": sum(by_account.values()),
+                    "rows_loaded_by_account": by_account,
+                    "dagster/row_count": counts[t.name],
+                    "dagster/column_schema": landed_columns(t, schema),
+                    "dagster/table_name": f"{t.vendor}.{t.name}",
+                    "preview": previews[t.name],
+                    "rejected_null_key_records": total.rejected[t.name],
                     **total.as_metadata(),
                 },
             )
@@ -224,15 +225,13 @@ def load(
     dlt_pipeline=_declared_pipeline("luma"),
     name="luma_events",
     dagster_dlt_translator=TRANSLATOR,
-    pool=WAREHOUSE_POOL,
 )
 def luma_events_assets(
     context: dg.AssetExecutionContext,
-    dlt: DagsterDltResource,
     luma: LumaResource,
     warehouse: WarehouseResource,
 ) -> Iterator[dg.MaterializeResult]:
-    yield from load(context, dlt, warehouse, luma, ("events",))
+    yield from load(context, warehouse, luma)
 
 
 @dlt_assets(
@@ -240,15 +239,13 @@ def luma_events_assets(
     dlt_pipeline=_declared_pipeline("luma"),
     name="luma_event_guests",
     dagster_dlt_translator=TRANSLATOR,
-    pool=WAREHOUSE_POOL,
 )
 def luma_guests_assets(
     context: dg.AssetExecutionContext,
-    dlt: DagsterDltResource,
     luma: LumaResource,
     warehouse: WarehouseResource,
 ) -> Iterator[dg.MaterializeResult]:
-    yield from load(context, dlt, warehouse, luma, ("event_guests",))
+    yield from load(context, warehouse, luma)
 
 
 @dlt_assets(
@@ -256,12 +253,10 @@ def luma_guests_assets(
     dlt_pipeline=_declared_pipeline("eventee"),
     name="eventee",
     dagster_dlt_translator=TRANSLATOR,
-    pool=WAREHOUSE_POOL,
 )
 def eventee_assets(
     context: dg.AssetExecutionContext,
-    dlt: DagsterDltResource,
     eventee: EventeeResource,
     warehouse: WarehouseResource,
 ) -> Iterator[dg.MaterializeResult]:
-    yield from load(context, dlt, warehouse, eventee)
+    yield from load(context, warehouse, eventee)

@@ -15,7 +15,6 @@ from typing import Any
 import dagster as dg
 from dlt.destinations.sql_client import SqlClientBase
 
-from eventsync_dagster.assets import WAREHOUSE_POOL
 from eventsync_dagster.resources import WarehouseResource
 from eventsync_dagster.tables import ACCOUNT, TABLES, Table
 from eventsync_dagster.warehouse import query
@@ -243,7 +242,6 @@ def table_checks(t: Table) -> dg.AssetChecksDefinition:
         name=f"{t.vendor}_{t.name}_checks",
         specs=_specs(t),
         can_subset=True,
-        pool=WAREHOUSE_POOL,
         description=f"Data checks of {t.vendor}.{t.name}, from the table spec.",
     )
     def _checks(
@@ -254,7 +252,7 @@ def table_checks(t: Table) -> dg.AssetChecksDefinition:
         now = datetime.now(UTC)
         synced = context.instance.get_latest_materialization_event(t.asset_key)
         synced_at = datetime.fromtimestamp(synced.timestamp, UTC) if synced else None
-        with wh.lock(context.log.info), wh.pipeline(t.vendor).sql_client() as sql:
+        with wh.sql(t.vendor, context.log.info) as sql:
             probe = TableProbe(sql, t)
             results = [
                 _evaluate(probe, check, now, synced_at)

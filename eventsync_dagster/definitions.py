@@ -4,7 +4,6 @@ Policies that hold for the whole project are set here and nowhere else.
 """
 
 import dagster as dg
-from dagster_dlt import DagsterDltResource
 
 from eventsync_dagster.assets import eventee_assets, luma_events_assets, luma_guests_assets
 from eventsync_dagster.checks import CHECKS
@@ -20,7 +19,6 @@ defs = dg.Definitions(
     schedules=[*daily_schedules(), checks_schedule],
     sensors=SENSORS,
     resources={
-        "dlt": DagsterDltResource(),
         "luma": LumaResource(),
         "eventee": EventeeResource(),
         "warehouse": WarehouseResource(),

@@ -30,7 +30,7 @@ def demo_environment(api: FakeApi) -> dict[str, str]:
 def table_counts(warehouse: Warehouse) -> dict[str, int]:
     counts: dict[str, int] = {}
     for vendor in VENDORS:
-        with warehouse.lock(), warehouse.pipeline(vendor).sql_client() as sql:
+        with warehouse.sql(vendor) as sql:
             tables = (t.name for t in vendor_tables(vendor))
             counts |= {f"{vendor}.{t}": n for t, n in row_counts(sql, tables).items()}
     return counts

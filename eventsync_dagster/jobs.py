@@ -18,10 +18,18 @@ JOBS = {
 }
 
 
+ACCOUNT_TAG = "eventsync/account"
+"""Tag of every per-account run; the repo's run queue allows one run per value at a time."""
+
+
 def account_run_config(vendor: str, account: str) -> dict[str, object]:
     """Run config that narrows a sync to one account: schedules and sensors launch one run per
     account, so one account's failure never holds back another's data."""
     return {"resources": {vendor: {"config": {"account": account}}}}
+
+
+def account_tags(vendor: str, account: str) -> dict[str, str]:
+    return {ACCOUNT_TAG: f"{vendor}/{account}"}
 
 
 CHECKS_JOB = dg.define_asset_job(

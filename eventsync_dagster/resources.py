@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import ClassVar
 
 import dagster as dg
@@ -95,8 +96,9 @@ class LumaResource(VendorResource):
     vendor: ClassVar[str] = "luma"
     requests_per_minute: int | None = Field(
         default=None,
-        description="Client-side budget per key; defaults to $LUMA_REQUESTS_PER_MINUTE, then 180 "
-        "(Luma allows 200 per calendar key).",
+        description="A cap on requests per minute per key; defaults to $LUMA_REQUESTS_PER_MINUTE, "
+        "else none: the key is paced at the limit Luma announces (200 for a calendar key, 500 "
+        "for an organisation key).",
     )
     guest_refresh_days: int | None = Field(
         default=None,
@@ -118,8 +120,9 @@ class LumaResource(VendorResource):
             self.credential(account),
             self.base_url(account, "LUMA_BASE_URL", LUMA_DEFAULT_BASE_URL),
             requests_per_minute=self.requests_per_minute
-            or int(_number("LUMA_REQUESTS_PER_MINUTE", 180)),
+            or (int(cap) if (cap := os.environ.get("LUMA_REQUESTS_PER_MINUTE")) else None),
             rate_window_seconds=_number("LUMA_RATE_WINDOW_SECONDS", 60.0),
+            budget_dir=Path(folder) if (folder := os.environ.get("EVENTSYNC_BUDGET_DIR")) else None,
             http=http or http_settings(),
             credential_variable=account.credential_variable,
             dlt_secret_key=account.dlt_secret_key,

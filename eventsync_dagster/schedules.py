@@ -5,7 +5,7 @@ import os
 import dagster as dg
 
 from eventsync_dagster.accounts import AccountsFileError, load_accounts
-from eventsync_dagster.jobs import CHECKS_JOB, JOBS, account_run_config
+from eventsync_dagster.jobs import CHECKS_JOB, JOBS, account_run_config, account_tags
 
 DEFAULT_CRON = "0 6 * * *"
 DEFAULT_TIMEZONE = "UTC"
@@ -34,7 +34,7 @@ def daily_schedule(vendor: str) -> dg.ScheduleDefinition:
             dg.RunRequest(
                 run_key=f"{vendor}-{account.name}-{tick}",
                 run_config=account_run_config(vendor, account.name),
-                tags={"account": account.name},
+                tags=account_tags(vendor, account.name),
             )
             for account in accounts
         ]

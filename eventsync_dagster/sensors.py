@@ -19,7 +19,7 @@ import dagster as dg
 from dlt.sources.helpers.rest_client.paginators import SinglePagePaginator
 
 from eventsync_dagster.accounts import Account, AccountsFileError
-from eventsync_dagster.jobs import JOBS, account_run_config
+from eventsync_dagster.jobs import JOBS, account_run_config, account_tags
 from eventsync_dagster.resources import EventeeResource, LumaResource, http_settings
 from eventsync_dagster.sources.eventee import records
 from eventsync_dagster.sources.http import HttpSettings, SourceError
@@ -131,7 +131,7 @@ def evaluate(
                 dg.RunRequest(
                     run_key=f"{vendor.vendor}-{account.name}-{changes}-{current}",
                     run_config=account_run_config(vendor.vendor, account.name),
-                    tags={"change": summary, "account": account.name},
+                    tags={"change": summary, **account_tags(vendor.vendor, account.name)},
                 )
             )
         seen[account.name] = (current, changes)

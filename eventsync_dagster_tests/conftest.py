@@ -46,9 +46,10 @@ def project_env(
         **demo_environment(fake_api),
         "EVENTSYNC_DUCKDB_PATH": str(duckdb_path),
         "EVENTSYNC_RETRY_BACKOFF_FACTOR": "0.05",
-        # The limiter is shared per key by the whole process: a budget of 180 a minute would make
-        # the suite's Luma tests wait on each other. Rate-limit tests set their own.
+        # The fake announces no limit unless a test sets one, and without an announcement the
+        # budget would pace at 180 a minute. Rate-limit tests set their own.
         "LUMA_REQUESTS_PER_MINUTE": "100000",
+        "EVENTSYNC_BUDGET_DIR": str(tmp_path / "budgets"),
         "DAGSTER_HOME": str(home),
     }
     for name, value in env.items():
@@ -81,6 +82,21 @@ def materialize(
         asset_selection=[dg.AssetKey.from_user_string(k) for k in keys] or None,
         raise_on_error=False,
     )
+
+
+def most_at_once(*apis: FakeApi) -> int:
+    """The largest number of requests any moment saw being answered, over these servers."""
+    edges = sorted(
+        (t, step)
+        for api in apis
+        for start, end in api.intervals
+        for t, step in ((start, 1), (end, -1))
+    )
+    busy = peak = 0
+    for _, step in edges:
+        busy += step
+        peak = max(peak, busy)
+    return peak
 
 
 def failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -169,5 +185,5 @@ def destination(
 
 def warehouse_sql(vendor: str, statement: str) -> list[Sequence[Any]]:
     """A statement on whichever warehouse the environment names, through dlt's SQL client."""
-    with Warehouse.from_env().pipeline(vendor).sql_client() as sql:
+    with Warehouse.from_env().sql(vendor) as sql:
         return query(sql, statement.format(dataset=sql.fully_qualified_dataset_name()))

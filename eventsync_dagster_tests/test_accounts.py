@@ -10,6 +10,7 @@ import pytest
 from eventsync_dagster.accounts import AccountsFileError, load_accounts
 from eventsync_dagster.definitions import defs
 from eventsync_dagster.fake_api import Dataset, FakeApi
+from eventsync_dagster.jobs import ACCOUNT_TAG
 from eventsync_dagster_tests.conftest import (
     check_results,
     count,
@@ -167,7 +168,7 @@ def test_schedules_and_sensors_launch_one_run_per_account(
     changed = tick(first.cursor)
     (request,) = changed.run_requests
     assert request.run_config == {"resources": {"luma": {"config": {"account": "berlin"}}}}
-    assert request.tags["account"] == "berlin"
+    assert request.tags[ACCOUNT_TAG] == "luma/berlin"
     assert not tick(changed.cursor).run_requests
 
 

@@ -49,7 +49,7 @@ def test_other_destinations_by_config_only(destination: str) -> None:
     # No credentials and no network here: what can be checked is that the configuration alone
     # builds the pipeline and picks a loader file format the destination takes.
     warehouse = Warehouse(destination=destination)
-    pipeline = warehouse.pipeline("luma")
-    assert pipeline.destination.destination_name == destination
-    assert pipeline.dataset_name == "luma"
+    with warehouse.pipeline("luma") as pipeline:
+        assert pipeline.destination.destination_name == destination
+        assert pipeline.dataset_name == "luma"
     assert warehouse.loader_file_format == "jsonl"

@@ -101,9 +101,7 @@ def test_api_keys_appear_in_no_log_run_record_trace_warehouse_or_file(
 
     # Plain dlt with the key as a source argument: its trace and state land beside the file.
     source = luma_source(api_key=LUMA_KEY, base_url=fake_api.luma_base_url)
-    Warehouse(duckdb_path=str(tmp_path / "plain" / "w.duckdb")).pipeline("luma").run(
-        source, loader_file_format="jsonl"
-    )
+    Warehouse(duckdb_path=str(tmp_path / "plain" / "w.duckdb")).sync(source)
 
     # A rejected run with recognisable wrong keys, recorded in the same instance (DAGSTER_HOME).
     wrong_luma, wrong_eventee = f"LUMAWRONG-{RUN}", f"EVENTEEWRONG-{RUN}"

@@ -19,9 +19,9 @@ import dagster as dg
 import pytest
 from dagster._core.definitions.sensor_definition import SensorExecutionData
 
-from eventsync_dagster.assets import WAREHOUSE_POOL
 from eventsync_dagster.definitions import defs
 from eventsync_dagster.fake_api import Dataset, FakeApi
+from eventsync_dagster.jobs import ACCOUNT_TAG
 from eventsync_dagster.resources import LumaResource
 from eventsync_dagster.schedules import daily_schedules
 from eventsync_dagster_tests.conftest import count, rows
@@ -270,19 +270,20 @@ def test_daily_schedules_take_cron_and_timezone_from_the_environment(
     }
 
 
-def test_every_warehouse_step_is_in_one_pool_that_the_repo_leaves_unlimited(
+def test_the_repo_instance_queues_one_run_per_account_and_bounds_every_run(
     project_env: dict[str, str],
 ) -> None:
-    # Every step of both jobs, asset checks included, touches the warehouse: all in the pool,
-    # so a deployment whose launcher checks run health can limit it (see dagster.yaml).
-    for job_name in ("luma_sync", "eventee_sync"):
-        nodes = defs.resolve_job_def(job_name).graph.node_defs
-        assert {n.pool for n in nodes if isinstance(n, dg.OpDefinition)} == {WAREHOUSE_POOL}
-        assert all(isinstance(n, dg.OpDefinition) for n in nodes), job_name
-    # The repo's own instance (a copy in DAGSTER_HOME, see conftest) sets no limit: the OS lock
-    # on the DuckDB file serialises writers, and a killed run cannot hold a slot forever.
+    # The run queue keeps one run per account at a time (the per-account runs of a schedule tick
+    # and a sensor's change run never overlap on one account); no pool limit, so a killed step
+    # holds no slot, and a run whose process died is failed after the maximum runtime.
     with dg.DagsterInstance.get() as instance:
         assert instance.get_concurrency_config().pool_config.default_pool_limit is None
+        limits = instance.run_coordinator.get_run_queue_config().tag_concurrency_limits
+        assert limits == [
+            {"key": ACCOUNT_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+        ]
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_max_runtime_seconds > 0
 
 
 # -- the real daemon ----------------------------------------------------------------------

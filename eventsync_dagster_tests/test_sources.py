@@ -24,8 +24,7 @@ def run(api: FakeApi, path: Path, vendor: str, **options: object) -> None:
         source = eventee_source(
             api_token=api.eventee_api_token, base_url=api.eventee_base_url, http=FAST, **options
         )
-    info = warehouse.pipeline(vendor).run(source, loader_file_format="jsonl")
-    info.raise_on_failed_jobs()
+    warehouse.sync(source)
 
 
 def test_luma_loads_every_event_and_guest_across_many_pages(tmp_path: Path) -> None:

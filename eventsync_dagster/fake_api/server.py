@@ -103,6 +103,8 @@ class FakeApi:
         self.counts: Counter[str] = Counter()
         self.statuses: Counter[tuple[str, int]] = Counter()
         self.ok_total = 0  # 2xx answered since start/reset_counts(), for drop_connection_after
+        self.intervals: list[tuple[float, float]] = []
+        """(start, end) of every answer, by time.monotonic(): shows requests served at once."""
         self._lock = threading.Lock()
         self._windows: dict[str, list[float]] = {}  # key -> [window_start, used, blocked_until]
         self._server: _Server | None = None
@@ -165,11 +167,13 @@ class FakeApi:
         with self._lock:
             self.counts.clear()
             self.statuses.clear()
+            self.intervals.clear()
             self.ok_total = 0
 
     # -- request handling -----------------------------------------------------------------
 
     def _serve(self, handler: _Handler) -> None:
+        started = time.monotonic()
         length = int(handler.headers.get("Content-Length") or 0)
         if length:
             handler.rfile.read(length)  # keep the keep-alive stream in sync
@@ -203,6 +207,8 @@ class FakeApi:
         except (BrokenPipeError, ConnectionResetError):  # client gave up; not our error
             handler.close_connection = True
             return
+        with self._lock:
+            self.intervals.append((started, time.monotonic()))
         if self.verbose:
             handler.log_request(status, len(body))
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +25,8 @@ from dlt.sources.helpers.rest_client.auth import AuthConfigBase
 from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests import HTTPError, PreparedRequest, Response
 from requests.adapters import HTTPAdapter
+
+from eventsync_dagster.sources.budget import RateHeaders, SharedBudget, seconds_until
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 USER_AGENT = "eventsync-dagster/0.1 (+https://github.com/eventsync/eventsync_dagster)"
@@ -112,78 +113,37 @@ class RequestStats:
         }
 
 
-class RateLimiter:
-    """At most `limit` requests in any `window` seconds (a sliding log, so no window can burst).
-
-    One instance per vendor key and process, so the sync, parallel fetches and the change sensor
-    share one budget.
-    """
-
-    def __init__(self, limit: int, window: float = 60.0) -> None:
-        if limit < 1:
-            raise ValueError("a rate limit needs at least one request per window")
-        self.limit, self.window = limit, window
-        self._sent: deque[float] = deque()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> float:
-        """Block until a request may go out; return the seconds waited."""
-        waited = 0.0
-        with self._lock:
-            while True:
-                now = time.monotonic()
-                while self._sent and now - self._sent[0] >= self.window:
-                    self._sent.popleft()
-                if len(self._sent) < self.limit:
-                    self._sent.append(now)
-                    return waited
-                pause = self.window - (now - self._sent[0])
-                time.sleep(pause)
-                waited += pause
-
-    def defer(self, seconds: float) -> None:
-        """Count the server's block as used budget, so requests resume only after it ends."""
-        with self._lock:
-            resume = time.monotonic() + seconds - self.window
-            # A full window of entries at `resume`, kept in time order: `acquire` expires from the
-            # left, so an entry appended after newer ones would hold the window a minute longer.
-            self._sent = deque(sorted([*self._sent, *[resume] * self.limit]))
-
-
-_limiters: dict[tuple[str, str, int, float], RateLimiter] = {}
-_limiters_lock = threading.Lock()
-
-
-def shared_limiter(vendor: str, key_id: str, limit: int, window: float) -> RateLimiter:
-    """The process-wide limiter of one vendor key (`key_id` is a fingerprint, not the key)."""
-    with _limiters_lock:
-        return _limiters.setdefault((vendor, key_id, limit, window), RateLimiter(limit, window))
-
-
-def _retry_after(response: Response) -> float:
+def _retry_after(response: Response) -> float | None:
+    """Seconds a 429 asks to wait: `Retry-After`, else `X-RateLimit-Reset` (seconds or epoch)."""
     for header in ("Retry-After", "X-RateLimit-Reset"):
         value = response.headers.get(header)
-        if value and value.strip().replace(".", "", 1).isdigit():
-            return float(value)
-    return 0.0
+        try:
+            seconds = float(value) if value else None
+        except ValueError:
+            continue
+        if seconds is not None and seconds >= 0:
+            return seconds_until(seconds)
+    return None
 
 
 class _MeteredAdapter(HTTPAdapter):
     """Runs for every attempt, retries included: the place where budget and counts are exact."""
 
-    def __init__(self, stats: RequestStats, limiter: RateLimiter | None) -> None:
+    def __init__(self, stats: RequestStats, budget: SharedBudget | None) -> None:
         super().__init__(pool_maxsize=16)
-        self.stats, self.limiter = stats, limiter
+        self.stats, self.budget = stats, budget
 
     def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
-        waited = self.limiter.acquire() if self.limiter else 0.0
+        waited = self.budget.acquire() if self.budget else 0.0
         response = super().send(request, *args, **kwargs)
         throttled = response.status_code == 429
-        if throttled:
-            pause = _retry_after(response)
-            waited += pause
-            if self.limiter and pause:
-                self.limiter.defer(pause)
+        if self.budget:
+            self.budget.observe(RateHeaders.parse(response.headers))
+            if throttled:
+                # dlt's retry sleeps through `Retry-After` (counted here, once); the block makes
+                # every other request on this key, in any process, wait with it.
+                pause = _retry_after(response)
+                waited += self.budget.block(self.budget.window if pause is None else pause)
         self.stats.record(requests=1, throttled=int(throttled), waited=waited)
         return response
 
@@ -199,7 +159,7 @@ class VendorClient:
     base_url: str
     auth: AuthConfigBase
     settings: HttpSettings = field(default_factory=HttpSettings)
-    limiter: RateLimiter | None = None
+    budget: SharedBudget | None = None
     stats: RequestStats = field(default_factory=RequestStats)
 
     def __post_init__(self) -> None:
@@ -218,7 +178,7 @@ class VendorClient:
                 request_backoff_factor=self.settings.backoff_factor,
                 request_max_retry_delay=self.settings.max_retry_delay,
             ).session
-            adapter = _MeteredAdapter(self.stats, self.limiter)
+            adapter = _MeteredAdapter(self.stats, self.budget)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.headers["User-Agent"] = USER_AGENT

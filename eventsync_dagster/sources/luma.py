@@ -6,9 +6,9 @@ Runs without Dagster (`dlt.pipeline(...).run(luma_source())` takes the key from
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import dlt
@@ -18,12 +18,8 @@ from dlt.sources.helpers.rest_client.auth import APIKeyAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 
 from eventsync_dagster.sources import pii
-from eventsync_dagster.sources.http import (
-    HttpSettings,
-    VendorClient,
-    require_credential,
-    shared_limiter,
-)
+from eventsync_dagster.sources.budget import SharedBudget, budget_path
+from eventsync_dagster.sources.http import HttpSettings, VendorClient, require_credential
 from eventsync_dagster.sources.progress import Progress
 from eventsync_dagster.tables import DEFAULT_ACCOUNT, table
 
@@ -36,34 +32,35 @@ EVENTS = table("luma", "events")
 GUESTS = table("luma", "event_guests")
 
 
-def key_fingerprint(secret: str) -> str:
-    """A short non-reversible id of a key, to share a rate limiter without holding the key."""
-    return hashlib.sha256(secret.encode()).hexdigest()[:12]
-
-
 def luma_client(
     api_key: str | None,
     base_url: str = DEFAULT_BASE_URL,
     *,
-    requests_per_minute: int = 180,
+    requests_per_minute: int | None = None,
     rate_window_seconds: float = 60.0,
+    budget_dir: Path | None = None,
     http: HttpSettings | None = None,
     credential_variable: str = API_KEY_VARIABLE,
     dlt_secret_key: str = "sources.luma.api_key",
 ) -> VendorClient:
-    """A client that stays under Luma's per-key budget, shared with every client of that key.
+    """A client paced at the limit Luma announces for the key, in one budget with every other
+    client of that key on the machine (`sources/budget.py`); `requests_per_minute` caps it.
 
     `credential_variable` and `dlt_secret_key` say where the key comes from, for messages.
     """
     api_key = require_credential(api_key, credential_variable, dlt_secret_key)
+    settings = http or HttpSettings()
     return VendorClient(
         vendor="Luma",
         credential_variable=credential_variable,
         base_url=base_url,
         auth=APIKeyAuth(name="x-luma-api-key", api_key=api_key, location="header"),
-        settings=http or HttpSettings(),
-        limiter=shared_limiter(
-            "luma", key_fingerprint(api_key), requests_per_minute, rate_window_seconds
+        settings=settings,
+        budget=SharedBudget(
+            budget_path(budget_dir, "luma", base_url, api_key, rate_window_seconds),
+            window=rate_window_seconds,
+            cap=requests_per_minute,
+            max_wait=settings.max_retry_delay,
         ),
     )
 
@@ -91,7 +88,7 @@ def list_events(client: VendorClient, page_size: int = PAGE_SIZE) -> Iterator[li
     )
 
 
-def _ended_before(event: dict[str, Any], cutoff: datetime) -> bool:
+def ended_before(event: dict[str, Any], cutoff: datetime) -> bool:
     end = event.get("end_at") or event.get("start_at")
     if not end:
         return False
@@ -105,7 +102,7 @@ def luma_source(
     page_size: int = PAGE_SIZE,
     guest_refresh_days: int = 30,
     full_refresh: bool = False,
-    requests_per_minute: int = 180,
+    requests_per_minute: int | None = None,
     rate_window_seconds: float = 60.0,
     http: HttpSettings | None = None,
     client: VendorClient | None = None,
@@ -173,7 +170,7 @@ def luma_source(
                 progress.add(guests_read=len(page))
                 yield progress.keyed(GUESTS, page)
             progress.add(events_done=1)
-            if _ended_before(event, cutoff):
+            if ended_before(event, cutoff):
                 settled[event_id] = now.isoformat()
 
     if salt:
