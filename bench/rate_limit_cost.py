@@ -2,21 +2,30 @@
 
 Runs the Luma source (no Dagster) against the fake API whose limit is scaled down to a budget per
 two-second window, with the project's limiter one request under it, for calendars of several
-sizes; a full sync, then a daily refresh with nothing changed. Prints a Markdown table.
-
-    .venv/bin/python bench/rate_limit_cost.py --events 100 1000 5000
+sizes; a full sync, then a daily refresh with nothing changed. Prints a Markdown table (the one
+in the main README).
 """
+
+from __future__ import annotations
 
 import argparse
 import tempfile
 import time
 from pathlib import Path
 
-from eventsync_dagster.fake_api import Dataset, FakeApi, Faults
+from bench.fakes import start_fake
+from eventsync_dagster.fake_api import FakeApi, Faults
 from eventsync_dagster.sources.luma import luma_source
 from eventsync_dagster.warehouse import Warehouse
 
 REAL_PER_MINUTE = 180  # the project's default budget (Luma allows 200)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--events", type=int, nargs="+", default=[100, 1000, 5000])
+    p.add_argument("--guests-per-event", type=int, default=50)
+    p.add_argument("--budget", type=int, default=100, help="fake's requests per window")
+    p.add_argument("--window", type=float, default=2.0)
 
 
 def sync(api: FakeApi, warehouse: Warehouse, budget: int, window: float) -> tuple[int, float]:
@@ -32,21 +41,17 @@ def sync(api: FakeApi, warehouse: Warehouse, budget: int, window: float) -> tupl
     return sum(api.counts.values()) - before, time.monotonic() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, nargs="+", default=[100, 1000, 5000])
-    parser.add_argument("--guests-per-event", type=int, default=50)
-    parser.add_argument("--budget", type=int, default=100, help="fake's requests per window")
-    parser.add_argument("--window", type=float, default=2.0)
-    args = parser.parse_args()
+def run(args: argparse.Namespace) -> int:
     print(
         "| events | sync | requests | measured at the scaled limit | at 180/min |\n"
         "|---|---|---|---|---|"
     )
     for events in args.events:
         faults = Faults(luma_rate_limit=args.budget, luma_rate_window=args.window)
-        dataset = Dataset(events=events, guests_per_event=args.guests_per_event)
-        with tempfile.TemporaryDirectory() as tmp, FakeApi(dataset=dataset, faults=faults) as api:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            start_fake(events, args.guests_per_event, faults=faults) as api,
+        ):
             warehouse = Warehouse(duckdb_path=str(Path(tmp) / "w.duckdb"))
             for label in ("full", "daily refresh"):
                 requests, seconds = sync(api, warehouse, args.budget - 1, args.window)
@@ -54,7 +59,4 @@ def main() -> None:
                 scaled = f"{seconds:.1f} s ({args.budget - 1}/{args.window:g} s, {throttled} 429s)"
                 real = f"{requests / REAL_PER_MINUTE:.1f} min"
                 print(f"| {events} | {label} | {requests} | {scaled} | {real} |", flush=True)
-
-
-if __name__ == "__main__":
-    main()
+    return 0
