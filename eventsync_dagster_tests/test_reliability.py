@@ -549,7 +549,9 @@ def test_two_runs_at_once_on_one_file_fetch_together_and_both_land_intact(
     env_a = {**os.environ, "DAGSTER_HOME": str(new_home(tmp_path, "home_a"))}
     env_b = {**os.environ, "DAGSTER_HOME": str(new_home(tmp_path, "home_b"))}
     log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
-    fake_api.faults.slow_seconds = 0.05  # long enough fetches to overlap
+    # No answer until two requests are waiting at once: only runs that fetch at the same time
+    # get past it in time (one that waited for the other's load would sit out the 60 s).
+    fake_api.faults.meet_at_once = 2
     run_a = start_cli(env_a, log_a, SELECTED)
     run_b = start_cli(env_b, log_b, SELECTED)
     try:
@@ -605,7 +607,7 @@ def test_a_warehouse_busy_past_the_lock_timeout_is_refused_clearly(
         holder.wait()
     assert not result.success
     assert one_line(failure_messages(result)) == (
-        f"{path} is still in use by another run after 0.5s (EVENTSYNC_LOCK_TIMEOUT_SECONDS)"
+        f"{path}: another run is still loading into it after 0.5s (EVENTSYNC_LOCK_TIMEOUT_SECONDS)"
     )
     assert sum(fake_api.counts.values()) == 0
 

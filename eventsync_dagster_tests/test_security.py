@@ -20,6 +20,7 @@ import duckdb
 import pytest
 from dlt.common.versioned_state import decompress_state
 
+from eventsync_dagster.assets import _DECLARATIONS
 from eventsync_dagster.fake_api import Dataset, FakeApi
 from eventsync_dagster.sources.luma import luma_source
 from eventsync_dagster.sources.pii import pii_hash
@@ -94,6 +95,10 @@ def test_api_keys_appear_in_no_log_run_record_trace_warehouse_or_file(
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
+    temporary = tmp_path / "tmp"  # where every process of this test keeps dlt's working folders
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
     env = {**os.environ, "RUNTIME__LOG_LEVEL": "DEBUG"}  # dlt at its chattiest
     done = subprocess.run(CLI, env=env, capture_output=True, text=True, check=False, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -123,9 +128,9 @@ def test_api_keys_appear_in_no_log_run_record_trace_warehouse_or_file(
     needles = [LUMA_KEY, EVENTEE_TOKEN, wrong_luma, wrong_eventee, RUN]
     home = Path(project_env["DAGSTER_HOME"])
     assert len(instance.get_runs()) == 2 and any(home.rglob("*.db"))  # runs are on disk
-    assert any((duckdb_path.parent / "dlt_pipelines").rglob("trace.pickle"))
-    declarations = Path(tempfile.gettempdir()) / "eventsync_declarations"
-    folders = [tmp_path, *([declarations] if declarations.exists() else [])]
+    # dlt worked in folders of its own under TMPDIR (here in tmp_path), all removed afterwards.
+    assert temporary.is_dir() and not list(temporary.glob("eventsync-dlt-*"))
+    folders = [tmp_path, Path(_DECLARATIONS.name)]
     assert files_containing(folders, needles) == []  # DAGSTER_HOME, the warehouse, dlt, cwd
     assert [n for n in needles if n in output] == []
     for path in (duckdb_path, tmp_path / "plain" / "w.duckdb"):

@@ -35,6 +35,9 @@ class Faults:
     null_field: str = "name"
     extra_fields: dict[str, object] = field(default_factory=dict)
     eventee_bare_lists: bool = False
+    meet_at_once: int = 0
+    """Hold answers until this many requests are waiting at once (up to 60 s), then switch off:
+    shows that clients fetch at the same time."""
     luma_rate_limit: int = 0
     luma_rate_window: float = 60.0
     luma_block_seconds: float = 60.0

@@ -106,6 +106,8 @@ class FakeApi:
         self.intervals: list[tuple[float, float]] = []
         """(start, end) of every answer, by time.monotonic(): shows requests served at once."""
         self._lock = threading.Lock()
+        self._waiting = 0
+        self._met = threading.Condition()
         self._windows: dict[str, list[float]] = {}  # key -> [window_start, used, blocked_until]
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -235,6 +237,8 @@ class FakeApi:
 
         if 0 <= f.drop_connection_after <= self.ok_total:
             return None
+        if f.meet_at_once > 0:
+            self._meet(f)
         if f.take("rate_limit_429"):
             after = str(max(0, math.ceil(f.retry_after)))
             return _json(429, {"message": "rate limited"}, {**headers, "Retry-After": after})
@@ -262,6 +266,16 @@ class FakeApi:
             status, body, ctype, headers = response
             return status, body[: len(body) // 2], ctype, headers
         return response
+
+    def _meet(self, f: Faults) -> None:
+        with self._met:
+            self._waiting += 1
+            if self._waiting >= f.meet_at_once:
+                f.meet_at_once = 0
+                self._met.notify_all()
+            else:
+                self._met.wait_for(lambda: f.meet_at_once == 0, timeout=60)
+            self._waiting -= 1
 
     def _rate_limit(self, key: str) -> tuple[bool, Headers]:
         """Luma's documented limit: a budget per window per key, then a block with 429s."""
