@@ -6,25 +6,36 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: demo test lint dev clean
+.PHONY: demo test lint dev clean lock
 
-$(INSTALLED): pyproject.toml
+# The package with its dev extra, and the fake APIs and demo beside it (devtools/, not shipped),
+# at the versions in constraints.txt (the ones the tests passed with).
+$(INSTALLED): pyproject.toml devtools/pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]" -e devtools
 	touch $@
+
+# A fresh resolve of pyproject.toml's ranges in a throwaway venv, written to constraints.txt.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install -q --upgrade pip
+	.lock-venv/bin/python -m pip install -q -e ".[dev]" -e devtools
+	{ sed -n '1,2p' constraints.txt; .lock-venv/bin/python -m pip freeze --exclude-editable \
+	  | grep -v '^eventsync'; } > constraints.new && mv constraints.new constraints.txt
+	rm -rf .lock-venv
 
 $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $@
 
 demo: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/python -m eventsync_dagster.demo
+	$(BIN)/python -m eventsync_dev.demo
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check eventsync_dagster eventsync_dagster_tests bench scripts
-	$(BIN)/ruff format --check eventsync_dagster eventsync_dagster_tests bench scripts
-	$(BIN)/mypy eventsync_dagster
+	$(BIN)/ruff check eventsync_dagster eventsync_dagster_tests devtools bench scripts
+	$(BIN)/ruff format --check eventsync_dagster eventsync_dagster_tests devtools bench scripts
+	$(BIN)/mypy eventsync_dagster devtools/eventsync_dev
 
 # The destination tests also run against PostgreSQL: scripts/postgres.sh installs Debian's server
 # if it is missing and starts one on 127.0.0.1 (`make test POSTGRES=0` runs DuckDB only).

@@ -15,7 +15,7 @@ from bench import child, report
 from bench.child import Workdir
 from bench.contenders import LUMA_ASSETS, NO_RATE_LIMIT, luma_sync
 from bench.fakes import BenchApi, start_fake
-from eventsync_dagster.fake_api import Faults
+from eventsync_dev.fake_api import Faults
 
 COLUMNS: list[report.Column] = [
     ("wall s", "wall_seconds", ".1f"),

@@ -6,7 +6,7 @@ import datetime as dt
 import time
 from typing import Any
 
-from eventsync_dagster.fake_api import Dataset, FakeApi, Faults
+from eventsync_dev.fake_api import Dataset, FakeApi, Faults
 
 
 class BenchApi(FakeApi):

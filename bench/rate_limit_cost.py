@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 from bench.fakes import start_fake
-from eventsync_dagster.fake_api import FakeApi, Faults
-from eventsync_dagster.sources.luma import luma_source
+from eventsync_dagster.luma.source import luma_source
 from eventsync_dagster.warehouse import Warehouse
+from eventsync_dev.fake_api import FakeApi, Faults
 
 REAL_PER_MINUTE = 180  # the project's default budget (Luma allows 200)
 

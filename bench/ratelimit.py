@@ -22,7 +22,7 @@ from bench import child, report
 from bench.child import Workdir
 from bench.contenders import LUMA_ASSETS, luma_sync
 from bench.fakes import start_fake
-from eventsync_dagster.fake_api import Faults
+from eventsync_dev.fake_api import Faults
 
 PER_MINUTE = {"calendar": 200, "organisation": 500}
 """Luma's limit per key kind."""

@@ -12,8 +12,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from eventsync_dagster.sources import eventee, luma
-from eventsync_dagster.tables import DEFAULT_ACCOUNT, VENDORS
+from eventsync_dagster.eventee import source as eventee
+from eventsync_dagster.luma import source as luma
+from eventsync_dagster.spec import DEFAULT_ACCOUNT
+from eventsync_dagster.tables import VENDORS
 
 ACCOUNTS_FILE_VARIABLE = "EVENTSYNC_ACCOUNTS_FILE"
 DEFAULT_ACCOUNTS_FILE = "accounts.toml"

@@ -1,59 +1,43 @@
 """Asset checks for every table, built from the table spec: a new table gets them for free.
 
-Each table has one check op with four checks: primary key unique and required fields present
-(blocking: a failure stops downstream assets of the same run), schema drift and freshness
-(warnings). They read the warehouse through dlt's SQL client, so they run unchanged on any dlt
-SQL destination.
+Each table has one check op with the checks only this project can write: primary key unique and
+required fields present (blocking: a failure stops downstream assets of the same run). They read
+the warehouse through dlt's SQL client, so they run unchanged on any dlt SQL destination. Schema
+drift is Dagster's own `build_column_schema_change_checks` on the `dagster/column_schema` each
+materialization records (the columns as they landed, every account's included); freshness is a
+`FreshnessPolicy` set once in `definitions.py`.
 """
 
-import json
-import os
+import warnings
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 from dlt.destinations.sql_client import SqlClientBase
 
+from eventsync_dagster.ingest import asset_key
 from eventsync_dagster.resources import WarehouseResource
-from eventsync_dagster.tables import ACCOUNT, TABLES, Table
+from eventsync_dagster.spec import ACCOUNT, Table
+from eventsync_dagster.tables import TABLES
 from eventsync_dagster.warehouse import query
 
 SAMPLE_SIZE = 10
-FRESHNESS_HOURS = 26.0
-"""The daily refresh plus slack; $EVENTSYNC_FRESHNESS_HOURS overrides it."""
-
-PK_UNIQUE, REQUIRED, DRIFT, FRESHNESS = (
-    "primary_key_unique",
-    "required_fields_present",
-    "schema_drift",
-    "freshness",
-)
+PK_UNIQUE, REQUIRED = "primary_key_unique", "required_fields_present"
 
 
 def _specs(t: Table) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(
             PK_UNIQUE,
-            asset=t.asset_key,
+            asset=asset_key(t),
             blocking=True,
             description=f"No two rows share ({', '.join(t.primary_key)}).",
         ),
         dg.AssetCheckSpec(
             REQUIRED,
-            asset=t.asset_key,
+            asset=asset_key(t),
             blocking=True,
             description=f"Never null: {', '.join(t.not_null)}.",
-        ),
-        dg.AssetCheckSpec(
-            DRIFT,
-            asset=t.asset_key,
-            description="Warns when the latest load added or retyped columns.",
-        ),
-        dg.AssetCheckSpec(
-            FRESHNESS,
-            asset=t.asset_key,
-            description="Warns when the table has not been loaded within the freshness window.",
         ),
     ]
 
@@ -122,64 +106,16 @@ class TableProbe:
             by_account = self._by_account(offending)
         return counts, sample, by_account
 
-    def last_loaded_at(self) -> datetime | None:
-        rows = query(
-            self.sql,
-            f"SELECT max(l.inserted_at) FROM {self.sql.make_qualified_table_name('_dlt_loads')} l "
-            f"WHERE l.status = 0 AND l.load_id = (SELECT max(_dlt_load_id) FROM {self.name})",
-        )
-        value = rows[0][0] if rows else None
-        if value is None:
-            return None
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-    def drift(self) -> tuple[list[str], list[str]] | None:
-        """Columns added and retyped by the latest load against the one before (None: first)."""
-        loads = query(
-            self.sql,
-            f"SELECT schema_version_hash FROM {self.sql.make_qualified_table_name('_dlt_loads')} "
-            "WHERE status = 0 AND schema_name = %s ORDER BY load_id DESC LIMIT 2",
-            self.t.vendor,
-        )
-        if len(loads) < 2:
-            return None
-        latest, previous = (self._schema_columns(row[0]) for row in loads)
-        if not previous:  # the table's own first load
-            return None
-        added = sorted(set(latest) - set(previous))
-        retyped = sorted(
-            f"{c}: {previous[c]} -> {latest[c]}"
-            for c in set(latest) & set(previous)
-            if latest[c] != previous[c]
-        )
-        return added, retyped
-
-    def _schema_columns(self, version_hash: str) -> dict[str, str]:
-        rows = query(
-            self.sql,
-            f"SELECT schema FROM {self.sql.make_qualified_table_name('_dlt_version')} "
-            "WHERE version_hash = %s ORDER BY inserted_at DESC LIMIT 1",
-            version_hash,
-        )
-        if not rows:
-            return {}
-        schema = json.loads(rows[0][0])
-        columns = schema.get("tables", {}).get(self.t.name, {}).get("columns", {})
-        return {name: str(col.get("data_type")) for name, col in columns.items()}
-
 
 def _key(row: Sequence[Any]) -> str:
     return ", ".join("null" if v is None else str(v) for v in row)
 
 
-def _evaluate(
-    probe: TableProbe, check: str, now: datetime, synced_at: datetime | None
-) -> dg.AssetCheckResult:
-    t = probe.t
+def _evaluate(probe: TableProbe, check: str) -> dg.AssetCheckResult:
     if not probe.exists:
         return dg.AssetCheckResult(
             check_name=check,
-            passed=check != FRESHNESS,
+            passed=True,
             severity=dg.AssetCheckSeverity.WARN,
             metadata={"reason": "the table has not been loaded yet"},
         )
@@ -191,48 +127,15 @@ def _evaluate(
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={"duplicate_keys": count, "sample_keys": sample, "by_account": by_account},
         )
-    if check == REQUIRED:
-        counts, sample, by_account = probe.nulls()
-        return dg.AssetCheckResult(
-            check_name=check,
-            passed=all(n == 0 for n in counts.values()),
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={
-                "null_counts": {f: ("column missing" if n < 0 else n) for f, n in counts.items()},
-                "sample_keys": sample,
-                "by_account": by_account,
-            },
-        )
-    if check == DRIFT:
-        drift = probe.drift()
-        added, retyped = drift or ([], [])
-        return dg.AssetCheckResult(
-            check_name=check,
-            passed=not (added or retyped),
-            severity=dg.AssetCheckSeverity.WARN,
-            metadata={
-                "added_columns": added,
-                "changed_columns": retyped,
-                "compared": "first load" if drift is None else "latest load vs the one before",
-            },
-        )
-    # The newest of: the last load that wrote rows, and the last sync Dagster recorded (a sync
-    # may write nothing new: guests of long-past events are kept, not read again).
-    window = timedelta(hours=float(os.environ.get("EVENTSYNC_FRESHNESS_HOURS", FRESHNESS_HOURS)))
-    rows_loaded_at = probe.last_loaded_at()
-    loaded_at = max((d for d in (rows_loaded_at, synced_at) if d), default=None)
-    age = None if loaded_at is None else now - loaded_at
+    counts, sample, by_account = probe.nulls()
     return dg.AssetCheckResult(
         check_name=check,
-        passed=age is not None and age <= window,
-        severity=dg.AssetCheckSeverity.WARN,
+        passed=all(n == 0 for n in counts.values()),
+        severity=dg.AssetCheckSeverity.ERROR,
         metadata={
-            "last_loaded_at": loaded_at.isoformat() if loaded_at else "never",
-            "rows_last_loaded_at": rows_loaded_at.isoformat() if rows_loaded_at else "never",
-            "last_synced_at": synced_at.isoformat() if synced_at else "never (this instance)",
-            "age_hours": round(age.total_seconds() / 3600, 2) if age else -1,
-            "window_hours": window.total_seconds() / 3600,
-            "table": f"{t.vendor}.{t.name}",
+            "null_counts": {f: ("column missing" if n < 0 else n) for f, n in counts.items()},
+            "sample_keys": sample,
+            "by_account": by_account,
         },
     )
 
@@ -248,20 +151,18 @@ def table_checks(t: Table) -> dg.AssetChecksDefinition:
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> Iterator[dg.AssetCheckResult]:
         selected = {key.name for key in context.selected_asset_check_keys}
-        wh = warehouse.warehouse()
-        now = datetime.now(UTC)
-        synced = context.instance.get_latest_materialization_event(t.asset_key)
-        synced_at = datetime.fromtimestamp(synced.timestamp, UTC) if synced else None
-        with wh.sql(t.vendor, context.log.info) as sql:
+        with warehouse.warehouse().sql(t.vendor, context.log.info) as sql:
             probe = TableProbe(sql, t)
             results = [
-                _evaluate(probe, check, now, synced_at)
-                for check in (PK_UNIQUE, REQUIRED, DRIFT, FRESHNESS)
-                if check in selected
+                _evaluate(probe, check) for check in (PK_UNIQUE, REQUIRED) if check in selected
             ]
         yield from results
 
     return _checks
 
 
-CHECKS: list[dg.AssetChecksDefinition] = [table_checks(t) for t in TABLES]
+with warnings.catch_warnings():  # beta in 1.13, and the library's way to see schema drift
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    DRIFT_CHECKS = dg.build_column_schema_change_checks(assets=[asset_key(t) for t in TABLES])
+
+CHECKS: list[dg.AssetChecksDefinition] = [*(table_checks(t) for t in TABLES), *DRIFT_CHECKS]

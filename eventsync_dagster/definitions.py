@@ -1,29 +1,38 @@
-"""The code location: every asset, check, job, schedule and sensor, each resource bound once.
-
-Policies that hold for the whole project are set here and nowhere else.
+"""The code location: each vendor's definitions (`luma/defs.py`, `eventee/defs.py`) and the
+checks, with the policies that hold for the whole project set here and nowhere else.
 """
+
+import warnings
+from datetime import timedelta
 
 import dagster as dg
 
-from eventsync_dagster.assets import eventee_assets, luma_events_assets, luma_guests_assets
+from eventsync_dagster.automation import CHECKS_JOB
 from eventsync_dagster.checks import CHECKS
-from eventsync_dagster.jobs import CHECKS_JOB, JOBS
-from eventsync_dagster.resources import EventeeResource, LumaResource, WarehouseResource
-from eventsync_dagster.schedules import checks_schedule, daily_schedules
-from eventsync_dagster.sensors import SENSORS
+from eventsync_dagster.eventee import defs as eventee  # modules: the CLIs want one Definitions
+from eventsync_dagster.luma import defs as luma
+from eventsync_dagster.resources import WarehouseResource
+from eventsync_dagster.settings import load_lenient
 
-defs = dg.Definitions(
-    assets=[luma_events_assets, luma_guests_assets, eventee_assets],
-    asset_checks=CHECKS,
-    jobs=[*JOBS.values(), CHECKS_JOB],
-    schedules=[*daily_schedules(), checks_schedule],
-    sensors=SENSORS,
-    resources={
-        "luma": LumaResource(),
-        "eventee": EventeeResource(),
-        "warehouse": WarehouseResource(),
-    },
-    # One process per run, steps one after another: DuckDB takes one writer per file, and
-    # re-importing dagster and dlt per step costs seconds. Holds on any Dagster instance.
-    executor=dg.in_process_executor,
-)
+SETTINGS, _ = load_lenient()  # a bad value falls back here; runs validate and name it
+
+RETRY = dg.RetryPolicy(max_retries=1, delay=60, backoff=dg.Backoff.EXPONENTIAL)
+"""A step retry for what outlasts the HTTP retries (a vendor outage of a minute or two)."""
+
+FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=SETTINGS.freshness_hours))
+"""Every table is expected to be synced within the window (the daily run plus slack)."""
+
+with warnings.catch_warnings():  # `map_asset_specs` is a preview API; it is the one root hook
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+    defs = dg.Definitions.merge(
+        luma.defs,
+        eventee.defs,
+        dg.Definitions(
+            asset_checks=CHECKS,
+            jobs=[CHECKS_JOB],
+            resources={"warehouse": WarehouseResource()},
+            # One process per run, steps one after another: re-importing dagster and dlt per step
+            # costs seconds, and accounts are read in parallel inside a step. Holds on any instance.
+            executor=dg.in_process_executor,
+        ),
+    ).map_asset_specs(func=lambda spec: spec.replace_attributes(freshness_policy=FRESHNESS))

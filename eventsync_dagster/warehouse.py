@@ -44,6 +44,9 @@ from dlt.extract.source import DltSource
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 
+from eventsync_dagster.settings import Settings
+from eventsync_dagster.settings import load as load_settings
+
 DEFAULT_DUCKDB_PATH = "data/eventsync.duckdb"
 DEFAULT_ACCOUNT = "default"
 LOCK_TIMEOUT_SECONDS = 3600.0
@@ -105,18 +108,22 @@ class Warehouse:
     reader_copy: bool = True
     """Refresh `<file>.read.duckdb` after every load, for analysts (DuckDB only)."""
 
+    memory_limit: str = DUCKDB_MEMORY_LIMIT
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Warehouse:
+        return cls(
+            destination=settings.destination,
+            duckdb_path=str(settings.duckdb_path),
+            lock_timeout=settings.lock_timeout_seconds,
+            reader_copy=settings.reader_copy,
+            memory_limit=settings.duckdb_memory_limit,
+        )
+
     @classmethod
     def from_env(cls) -> Warehouse:
-        return cls(
-            destination=os.environ.get("EVENTSYNC_DESTINATION")
-            or os.environ.get("DESTINATION_TYPE")
-            or "duckdb",
-            duckdb_path=os.environ.get("EVENTSYNC_DUCKDB_PATH") or DEFAULT_DUCKDB_PATH,
-            lock_timeout=float(
-                os.environ.get("EVENTSYNC_LOCK_TIMEOUT_SECONDS", LOCK_TIMEOUT_SECONDS)
-            ),
-            reader_copy=os.environ.get("EVENTSYNC_READER_COPY", "1") != "0",
-        )
+        """From the environment's settings, validated (a bad value raises `SettingsError`)."""
+        return cls.from_settings(load_settings())
 
     @property
     def is_duckdb(self) -> bool:
@@ -136,8 +143,7 @@ class Warehouse:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # DuckDB takes 80% of RAM by default and a merge of all guests grew with the volume
             # (584 MB at 200k rows, 1.3 GB at 800k); capped, it spills to disk instead.
-            limit = os.environ.get("EVENTSYNC_DUCKDB_MEMORY_LIMIT") or DUCKDB_MEMORY_LIMIT
-            config = {"memory_limit": limit, "preserve_insertion_order": False}
+            config = {"memory_limit": self.memory_limit, "preserve_insertion_order": False}
             return dlt.destinations.duckdb(DuckDbCredentials(str(self.path), global_config=config))
         return self.destination
 

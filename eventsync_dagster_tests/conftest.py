@@ -11,9 +11,9 @@ import dagster as dg
 import duckdb
 import pytest
 
-from eventsync_dagster.demo import demo_environment
-from eventsync_dagster.fake_api import Dataset, FakeApi
 from eventsync_dagster.warehouse import Warehouse, query
+from eventsync_dev.demo import demo_environment
+from eventsync_dev.fake_api import Dataset, FakeApi
 
 REPO = Path(__file__).resolve().parents[1]
 POSTGRES_URL = os.environ.get("EVENTSYNC_TEST_POSTGRES")

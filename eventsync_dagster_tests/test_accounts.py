@@ -8,9 +8,8 @@ import dagster as dg
 import pytest
 
 from eventsync_dagster.accounts import AccountsFileError, load_accounts
+from eventsync_dagster.automation import ACCOUNT_TAG
 from eventsync_dagster.definitions import defs
-from eventsync_dagster.fake_api import Dataset, FakeApi
-from eventsync_dagster.jobs import ACCOUNT_TAG
 from eventsync_dagster_tests.conftest import (
     check_results,
     count,
@@ -21,6 +20,7 @@ from eventsync_dagster_tests.conftest import (
     rows,
     run_checks,
 )
+from eventsync_dev.fake_api import Dataset, FakeApi
 
 ACCOUNTS = """
 [[luma]]
@@ -183,3 +183,16 @@ def test_checks_say_which_account_holds_the_bad_rows(two_accounts: Path, duckdb_
     assert not check.passed
     assert check.metadata["by_account"].value == {"summit": 2}
     assert all(key.startswith("summit, ") for key in check.metadata["sample_keys"].value)
+
+
+def test_a_column_new_in_any_one_account_is_reported_as_drift(
+    two_accounts: Path, second_api: FakeApi
+) -> None:
+    # Accounts load at once, so none is "the last one": the materialization records the columns
+    # as they landed from every account, and Dagster's check compares it with the previous one.
+    instance = dg.DagsterInstance.ephemeral()
+    assert materialize("luma/events", instance=instance).success
+    second_api.faults.extra_fields = {"venue_capacity": 120}  # only berlin's calendar
+    drift = check_results(materialize("luma/events", instance=instance))
+    assert not drift["luma/events:column_schema_change"].passed
+    assert "venue_capacity" in (drift["luma/events:column_schema_change"].description or "")

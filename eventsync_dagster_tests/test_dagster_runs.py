@@ -4,8 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from eventsync_dagster.fake_api import Dataset, FakeApi
 from eventsync_dagster_tests.conftest import count, failure_messages, materializations, materialize
+from eventsync_dev.fake_api import Dataset, FakeApi
 
 ALL_TABLES = (
     "luma.events", "luma.event_guests", "eventee.halls", "eventee.days", "eventee.lectures",
@@ -118,7 +118,7 @@ def test_demo_uses_the_fake_api_even_beside_a_real_dotenv(
     whose `.env` holds real keys and hosts."""
     (tmp_path / ".env").write_text("LUMA_API_KEY=real-key\nLUMA_BASE_URL=http://127.0.0.1:9\n")
     command = [
-        sys.executable, "-m", "eventsync_dagster.demo",
+        sys.executable, "-m", "eventsync_dev.demo",
         "--events", "3", "--guests-per-event", "2", "--participants", "4",
     ]  # fmt: skip
     done = subprocess.run(

@@ -1,7 +1,11 @@
 """The whole code location as users see it: asset keys, lineage, groups, checks, automation."""
 
+import json
+import os
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -40,11 +44,11 @@ def test_every_asset_has_group_kinds_owner_and_description() -> None:
         assert spec.description and len(spec.description) > 20
 
 
-def test_four_checks_per_table_with_blocking_key_and_required_checks() -> None:
+def test_three_checks_per_table_with_blocking_key_and_required_checks() -> None:
     graph = defs.resolve_asset_graph()
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
-    names = ("primary_key_unique", "required_fields_present", "schema_drift", "freshness")
-    assert checks == {(t.asset_key.to_user_string(), n) for t in TABLES for n in names}
+    names = ("primary_key_unique", "required_fields_present", "column_schema_change")
+    assert checks == {(f"{t.vendor}/{t.name}", n) for t in TABLES for n in names}
     blocking = {
         (spec.asset_key.to_user_string(), spec.name)
         for checks_def in defs.asset_checks or []
@@ -52,7 +56,7 @@ def test_four_checks_per_table_with_blocking_key_and_required_checks() -> None:
         if spec.blocking
     }
     assert blocking == {
-        (t.asset_key.to_user_string(), n)
+        (f"{t.vendor}/{t.name}", n)
         for t in TABLES
         for n in ("primary_key_unique", "required_fields_present")
     }
@@ -109,13 +113,64 @@ def test_asset_metadata_shows_the_spec_schema_and_the_guest_to_event_link() -> N
 
 
 def test_previews_never_show_personal_data() -> None:
-    from eventsync_dagster.sources.pii import PII_FIELDS
-
     for t in TABLES:
         assert set(t.preview) <= set(t.columns), t.name
-        personal = set(PII_FIELDS.get((t.vendor, t.name), {})) | {"name", "user_name", "email"}
+        personal = set(t.personal) | {"name", "user_name", "email"}
         if t.vendor == "luma" and t.name == "events":
             personal -= {"name"}  # an event's name is not a person's
         if t.vendor == "eventee" and t.name not in ("speakers", "participants"):
             personal -= {"name"}
         assert not set(t.preview) & personal, t.name
+
+
+def test_vendor_sources_polls_and_the_warehouse_load_no_dagster() -> None:
+    # Plain dlt users (and the benchmark) import these without Dagster's import cost.
+    modules = [
+        "eventsync_dagster.luma.source",
+        "eventsync_dagster.luma.poll",
+        "eventsync_dagster.eventee.source",
+        "eventsync_dagster.eventee.poll",
+        "eventsync_dagster.tables",
+        "eventsync_dagster.warehouse",
+    ]
+    code = f"import sys; import {', '.join(modules)}; print('dagster' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+SNAPSHOT = Path(__file__).parent / "definitions_snapshot.json"
+
+
+def definitions_snapshot() -> dict[str, Any]:
+    graph = defs.resolve_asset_graph()
+    specs = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
+    return {
+        "assets": {
+            key: {
+                "deps": sorted(d.asset_key.to_user_string() for d in spec.deps),
+                "group": spec.group_name,
+                "kinds": sorted(spec.kinds),
+                "owners": list(spec.owners),
+                "checks": sorted(k.name for k in graph.asset_check_keys if k.asset_key == spec.key),
+            }
+            for key, spec in sorted(specs.items())
+        },
+        "jobs": sorted(job.name for job in defs.resolve_all_job_defs()),
+        "schedules": {
+            s.name: [s.job_name, s.cron_schedule, s.execution_timezone]
+            for s in defs.schedules or []
+            if isinstance(s, dg.ScheduleDefinition)
+        },
+        "sensors": {
+            s.name: s.job_name for s in defs.sensors or [] if isinstance(s, dg.SensorDefinition)
+        },
+    }
+
+
+def test_the_whole_definitions_match_the_snapshot() -> None:
+    """A change to keys, lineage, groups, kinds, owners, checks, jobs, schedules or sensors shows
+    up here; `EVENTSYNC_UPDATE_SNAPSHOT=1` rewrites the file after a deliberate change."""
+    current = definitions_snapshot()
+    if os.environ.get("EVENTSYNC_UPDATE_SNAPSHOT") == "1":
+        SNAPSHOT.write_text(json.dumps(current, indent=2) + "\n")
+    assert current == json.loads(SNAPSHOT.read_text())

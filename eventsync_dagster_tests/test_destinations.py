@@ -1,6 +1,5 @@
 """The same end-to-end load and checks on every tested destination: DuckDB and PostgreSQL."""
 
-from eventsync_dagster.fake_api import FakeApi
 from eventsync_dagster_tests.conftest import (
     check_results,
     failure_messages,
@@ -9,6 +8,7 @@ from eventsync_dagster_tests.conftest import (
     warehouse_sql,
 )
 from eventsync_dagster_tests.test_dagster_runs import ALL_TABLES, expected_counts
+from eventsync_dev.fake_api import FakeApi
 
 
 def test_full_load_and_checks(

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from eventsync_dagster.fake_api import Dataset, FakeApi, Faults
+from eventsync_dev.fake_api import Dataset, FakeApi, Faults
 
 LUMA_KEY, EVENTEE_TOKEN = "luma-test-key", "eventee-test-token"
 EVENTS, GUESTS = "/v1/calendar/list-events", "/v1/event/get-guests"
@@ -446,7 +446,7 @@ def test_cli_serves_until_terminated(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.Popen(
         [
-            *(sys.executable, "-m", "eventsync_dagster.fake_api", "--port", "0", "--events", "3"),
+            *(sys.executable, "-m", "eventsync_dev.fake_api", "--port", "0", "--events", "3"),
             *("--guests-per-event", "2", "--ready-file", str(ready), "--luma-api-key", "cli-key"),
         ],
         cwd=root,

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from eventsync_dagster.accounts import Account
-from eventsync_dagster.fake_api import Dataset, FakeApi, Faults
-from eventsync_dagster.resources import LumaResource
-from eventsync_dagster.sources.budget import RateHeaders, SharedBudget
+from eventsync_dagster.budget import RateHeaders, SharedBudget
+from eventsync_dagster.luma.defs import LumaResource
 from eventsync_dagster_tests.conftest import count, failure_messages, materializations, materialize
 from eventsync_dagster_tests.test_reliability import CLI, new_home
+from eventsync_dev.fake_api import Dataset, FakeApi, Faults
 
 WINDOW = 2.0
 FAKE_BUDGET = 20
@@ -42,7 +42,7 @@ def throttled(api: FakeApi) -> int:
 SPEND = """
 import sys, time
 from pathlib import Path
-from eventsync_dagster.sources.budget import SharedBudget
+from eventsync_dagster.budget import SharedBudget
 budget = SharedBudget(Path(sys.argv[1]), window=float(sys.argv[2]), cap=int(sys.argv[3]))
 for _ in range(int(sys.argv[4])):
     budget.acquire()

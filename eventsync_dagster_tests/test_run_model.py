@@ -12,9 +12,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from eventsync_dagster.fake_api import Dataset, FakeApi
-from eventsync_dagster.jobs import account_run_config
-from eventsync_dagster.sources.luma import ended_before
+from eventsync_dagster.automation import account_run_config
+from eventsync_dagster.luma.source import ended_before
 from eventsync_dagster.warehouse import Warehouse
 from eventsync_dagster_tests.conftest import (
     count,
@@ -24,6 +23,7 @@ from eventsync_dagster_tests.conftest import (
     warehouse_sql,
 )
 from eventsync_dagster_tests.test_reliability import CLI, new_home, start_cli, wait_for
+from eventsync_dev.fake_api import Dataset, FakeApi
 
 CALENDARS = ("default", "berlin", "paris")
 EVENTS, GUESTS = 12, 4

@@ -20,10 +20,9 @@ import duckdb
 import pytest
 from dlt.common.versioned_state import decompress_state
 
-from eventsync_dagster.assets import _DECLARATIONS
-from eventsync_dagster.fake_api import Dataset, FakeApi
-from eventsync_dagster.sources.luma import luma_source
-from eventsync_dagster.sources.pii import pii_hash
+from eventsync_dagster.ingest import _DECLARATIONS
+from eventsync_dagster.luma.source import luma_source
+from eventsync_dagster.pii import pii_hash
 from eventsync_dagster.warehouse import Warehouse
 from eventsync_dagster_tests.conftest import (
     REPO,
@@ -31,6 +30,7 @@ from eventsync_dagster_tests.conftest import (
     materialize,
     rows,
 )
+from eventsync_dev.fake_api import Dataset, FakeApi
 
 RUN = uuid.uuid4().hex
 LUMA_KEY, EVENTEE_TOKEN = f"LUMASECRET-{RUN}", f"EVENTEESECRET-{RUN}"

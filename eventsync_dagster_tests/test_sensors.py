@@ -19,12 +19,12 @@ import dagster as dg
 import pytest
 from dagster._core.definitions.sensor_definition import SensorExecutionData
 
+from eventsync_dagster.automation import ACCOUNT_TAG, daily_schedule, sync_job
 from eventsync_dagster.definitions import defs
-from eventsync_dagster.fake_api import Dataset, FakeApi
-from eventsync_dagster.jobs import ACCOUNT_TAG
-from eventsync_dagster.resources import LumaResource
-from eventsync_dagster.schedules import daily_schedules
+from eventsync_dagster.luma.defs import LumaResource
+from eventsync_dagster.tables import VENDORS
 from eventsync_dagster_tests.conftest import count, rows
+from eventsync_dev.fake_api import Dataset, FakeApi
 
 LUMA, EVENTEE = "luma_change_sensor", "eventee_change_sensor"
 EVENTS_PATH = "/v1/calendar/list-events"
@@ -251,6 +251,11 @@ def test_daily_schedules_run_each_vendors_job_at_6_utc_and_start_running() -> No
         assert request.asset_selection is None  # the whole job: every table of the vendor
     assert job_assets("luma_sync") == {"luma/events", "luma/event_guests"}
     assert job_assets("eventee_sync") == EVENTEE_TABLES
+
+
+def daily_schedules() -> list[dg.ScheduleDefinition]:
+    """The schedules as the definitions build them when they load (settings read then)."""
+    return [daily_schedule(vendor, sync_job(vendor)) for vendor in VENDORS]
 
 
 def test_daily_schedules_take_cron_and_timezone_from_the_environment(

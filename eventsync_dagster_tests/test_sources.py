@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from eventsync_dagster.fake_api import Dataset, FakeApi
-from eventsync_dagster.sources.eventee import eventee_source
-from eventsync_dagster.sources.http import HttpSettings
-from eventsync_dagster.sources.luma import luma_source
+from eventsync_dagster.eventee.source import eventee_source
+from eventsync_dagster.http import HttpSettings
+from eventsync_dagster.luma.source import luma_source
 from eventsync_dagster.warehouse import Warehouse
 from eventsync_dagster_tests.conftest import count, rows
+from eventsync_dev.fake_api import Dataset, FakeApi
 
 FAST = HttpSettings(backoff_factor=0.05)
 

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 import requests
 
-from eventsync_dagster.fake_api import FakeApi
 from eventsync_dagster_tests.conftest import REPO, count
+from eventsync_dev.fake_api import FakeApi
 
 STARTUP_SECONDS = 60
 RUN_SECONDS = 90

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from eventsync_dagster.fake_api import FakeApi
 from eventsync_dagster_tests.conftest import REPO, count, failure_messages, materialize
+from eventsync_dev.fake_api import FakeApi
 
 PACKAGE = REPO / "eventsync_dagster"
 
@@ -49,7 +49,7 @@ def test_dg_launch_assets_loads_the_selection(
 def key_seen_by_a_run(cwd: Path, env: dict[str, str]) -> str:
     """Which Luma key a run started in `cwd` would send (checked in a fresh process)."""
     code = (
-        "from eventsync_dagster.resources import LumaResource as R; "
+        "from eventsync_dagster.luma.defs import LumaResource as R; "
         "print(R().client(R().accounts()[0]).auth.api_key)"
     )
     done = subprocess.run(
@@ -97,10 +97,12 @@ def test_env_example_explains_every_variable_the_project_reads() -> None:
         for name in re.findall(r'"((?:LUMA|EVENTEE|EVENTSYNC)_[A-Z_]+)"', path.read_text())
     }
     example = (REPO / ".env.example").read_text()
-    documented = set(re.findall(r"^([A-Z_]+)=", example, flags=re.MULTILINE))
+    # Every line is commented out (`# NAME=default`), so a copy to .env changes nothing.
+    assert not re.findall(r"^[A-Z_]+=", example, flags=re.MULTILINE)
+    documented = set(re.findall(r"^# ([A-Z_]+)=", example, flags=re.MULTILINE))
     assert read <= documented, sorted(read - documented)
-    for name in documented:  # each one has a comment right above it
-        assert re.search(rf"#[^\n]*\n(?:#[^\n]*\n)*{name}=", example), name
+    for name in documented:  # each one has an explanation right above it
+        assert re.search(rf"^# (?!---)(?![A-Z_]+=)[^\n]+\n# {name}=", example, re.M), name
 
 
 def test_progress_is_logged_as_the_sync_goes(

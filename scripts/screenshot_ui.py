@@ -10,7 +10,7 @@ Re-run it after changing assets, groups or checks (from the repo root, after `ma
 What it does, all on 127.0.0.1 and in a temporary folder (`data/`, `.dagster_home/` and any
 `.env` of the repo are left alone, and nothing leaves the machine):
 
-1. serves both vendors from the bundled fake API (`eventsync_dagster.fake_api`);
+1. serves both vendors from the bundled fake API (`eventsync_dev.fake_api`);
 2. materializes every asset once with `dagster asset materialize`, into a temporary DuckDB file
    and a temporary DAGSTER_HOME holding the repo's `dagster.yaml`, so the graph shows data and
    checks that passed;
@@ -41,8 +41,8 @@ from typing import Any
 import requests
 from websockets.sync.client import ClientConnection, connect
 
-from eventsync_dagster.demo import demo_environment
-from eventsync_dagster.fake_api import Dataset, FakeApi
+from eventsync_dev.demo import demo_environment
+from eventsync_dev.fake_api import Dataset, FakeApi
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 
-from eventsync_dagster.sources.http import RequestStats
-from eventsync_dagster.tables import ACCOUNT, DEFAULT_ACCOUNT, Table
+from eventsync_dagster.http import RequestStats
+from eventsync_dagster.settings import load_lenient
+from eventsync_dagster.spec import ACCOUNT, DEFAULT_ACCOUNT, Table
 
-LOG_EVERY_SECONDS = 10.0
-"""How often a long sync says how far it is ($EVENTSYNC_PROGRESS_SECONDS overrides it)."""
 logger = logging.getLogger("eventsync_dagster")
 
 
@@ -35,9 +33,7 @@ class Progress:
         self.vendor = vendor if account == DEFAULT_ACCOUNT else f"{vendor}[{account}]"
         self.log = log or logger.info
         self.every_seconds = (
-            float(os.environ.get("EVENTSYNC_PROGRESS_SECONDS", LOG_EVERY_SECONDS))
-            if every_seconds is None
-            else every_seconds
+            load_lenient()[0].progress_seconds if every_seconds is None else every_seconds
         )
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()

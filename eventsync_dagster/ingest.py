@@ -1,7 +1,5 @@
-"""Every dlt resource as a Dagster asset (`luma/events`, `eventee/lectures`, ...).
-
-Luma's events and guests are two ops so that the blocking checks on `luma/events` run before any
-guest is read; Eventee is one op, because one `/content` response feeds seven tables.
+"""The Dagster side of a vendor's dlt load, shared by every vendor's `@dlt_assets`: asset keys,
+lineage and docs from the table spec, and the step that loads every account and reports it.
 """
 
 import tempfile
@@ -11,21 +9,26 @@ from typing import Any
 
 import dagster as dg
 import dlt
-from dagster_dlt import DagsterDltTranslator, dlt_assets
+from dagster_dlt import DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
+from dlt.common.destination.reference import Destination
 from dlt.common.schema import Schema
 from dlt.destinations.sql_client import SqlClientBase
 
 from eventsync_dagster.accounts import Account, AccountsFileError
-from eventsync_dagster.resources import EventeeResource, LumaResource, WarehouseResource
-from eventsync_dagster.sources.eventee import eventee_source
-from eventsync_dagster.sources.http import RequestStats, SourceError
-from eventsync_dagster.sources.luma import luma_source
-from eventsync_dagster.tables import ACCOUNT, Table, table
+from eventsync_dagster.http import RequestStats, SourceError
+from eventsync_dagster.resources import VendorResource, WarehouseResource
+from eventsync_dagster.settings import SettingsError, load_lenient
+from eventsync_dagster.spec import ACCOUNT, Table
+from eventsync_dagster.tables import table
 from eventsync_dagster.warehouse import Synced, Warehouse, WarehouseBusy, query, row_counts
 
 OWNERS = ["team:data-platform"]
 PREVIEW_ROWS = 5
+
+
+def asset_key(t: Table) -> dg.AssetKey:
+    return dg.AssetKey([t.vendor, t.name])
 
 
 class EventsyncTranslator(DagsterDltTranslator):
@@ -36,8 +39,8 @@ class EventsyncTranslator(DagsterDltTranslator):
         t = table(data.resource.source_name, data.resource.name)
         destination = data.destination.destination_name if data.destination else "duckdb"
         return spec.replace_attributes(
-            key=t.asset_key,
-            deps=[table(t.vendor, name).asset_key for name in t.upstream],
+            key=asset_key(t),
+            deps=[asset_key(table(t.vendor, name)) for name in t.upstream],
             group_name=t.vendor,
             description=t.description,
             kinds={"dlt", destination},
@@ -52,7 +55,7 @@ class EventsyncTranslator(DagsterDltTranslator):
                 "dagster/column_schema": column_schema(t),
                 **{
                     f"joins {column}": dg.MetadataValue.asset(
-                        table(t.vendor, target.split(".")[0]).asset_key
+                        asset_key(table(t.vendor, target.split(".")[0]))
                     )
                     for column, target in t.references.items()
                 },
@@ -106,16 +109,28 @@ def preview(sql: SqlClientBase[Any], t: Table, load_ids: list[str]) -> dg.Metada
 
 
 TRANSLATOR = EventsyncTranslator()
-_PLACEHOLDER = "declared-without-credentials"
+PLACEHOLDER = "declared-without-credentials"
+"""The key the sources are declared with when Dagster loads the definitions (runs use real ones)."""
 _DECLARATIONS = tempfile.TemporaryDirectory(prefix="eventsync-declarations-")
 """This process's own folder for the declaring pipelines (removed when it exits)."""
 
 
-def _declared_pipeline(vendor: str) -> dlt.Pipeline:
+def _declared_destination() -> str | None:
+    """The configured destination's name for the assets' kinds; none if it does not resolve (a
+    bad `EVENTSYNC_DESTINATION` fails runs with one line, never the loading of definitions)."""
+    name = Warehouse.from_settings(load_lenient()[0]).destination
+    try:
+        Destination.from_reference(name)
+    except Exception:
+        return None
+    return name
+
+
+def declared_pipeline(vendor: str) -> dlt.Pipeline:
     """Declares the assets at load time only: runs build their own (warehouse.py)."""
     return dlt.pipeline(
         pipeline_name=f"eventsync_{vendor}",
-        destination=Warehouse.from_env().destination,
+        destination=_declared_destination(),
         dataset_name=vendor,
         pipelines_dir=_DECLARATIONS.name,
     )
@@ -124,7 +139,7 @@ def _declared_pipeline(vendor: str) -> dlt.Pipeline:
 def _root_cause(error: BaseException) -> Exception | None:
     seen: BaseException | None = error
     while seen is not None:
-        if isinstance(seen, SourceError | WarehouseBusy | AccountsFileError):
+        if isinstance(seen, SourceError | WarehouseBusy | AccountsFileError | SettingsError):
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
@@ -135,9 +150,14 @@ def _one_line(error: Exception) -> str | None:
     return None if cause is None else str(cause)
 
 
-def landed_columns(t: Table, schema: Schema | None) -> dg.TableSchema:
-    """The table's columns as dlt landed them (what `build_column_schema_change_checks` diffs)."""
-    columns = schema.get_table_columns(t.name) if schema and t.name in schema.tables else {}
+def landed_columns(t: Table, schemas: list[Schema | None]) -> dg.TableSchema:
+    """The table's columns as dlt landed them from every account (each account's pipeline has
+    its own copy of the schema): what `build_column_schema_change_checks` compares."""
+    columns: dict[str, Any] = {}
+    for schema in schemas:
+        if schema and t.name in schema.tables:
+            for name, column in schema.get_table_columns(t.name).items():
+                columns.setdefault(name, column)
     return dg.TableSchema(
         columns=[
             dg.TableColumn(
@@ -153,7 +173,7 @@ def landed_columns(t: Table, schema: Schema | None) -> dg.TableSchema:
 def load(
     context: dg.AssetExecutionContext,
     warehouse_resource: WarehouseResource,
-    vendor: LumaResource | EventeeResource,
+    vendor: VendorResource,
 ) -> Iterator[dg.MaterializeResult]:
     """Load every account of the vendor at once, a dlt run each, and report rows, per-account
     rows and the HTTP cost per table.
@@ -200,16 +220,16 @@ def load(
             warehouse.refresh_reader_copy(context.log.info)
         loaded = ", ".join(f"{name} {n} rows" for name, n in counts.items())
         context.log.info(f"{vendor.vendor}: {loaded}; {total.summary()}")
-        schema = next(iter(done.values()))[0].schema
+        schemas = [synced.schema for synced, _ in done.values()]
         for t in specs:
             by_account = {name: synced.rows.get(t.name, 0) for name, (synced, _) in done.items()}
             yield dg.MaterializeResult(
-                asset_key=t.asset_key,
+                asset_key=asset_key(t),
                 metadata={
                     "rows_loaded": sum(by_account.values()),
                     "rows_loaded_by_account": by_account,
                     "dagster/row_count": counts[t.name],
-                    "dagster/column_schema": landed_columns(t, schema),
+                    "dagster/column_schema": landed_columns(t, schemas),
                     "dagster/table_name": f"{t.vendor}.{t.name}",
                     "preview": previews[t.name],
                     "rejected_null_key_records": total.rejected[t.name],
@@ -218,45 +238,3 @@ def load(
             )
     if failures:
         raise dg.Failure(description="; ".join(failures), allow_retries=False)
-
-
-@dlt_assets(
-    dlt_source=luma_source(api_key=_PLACEHOLDER).with_resources("events"),
-    dlt_pipeline=_declared_pipeline("luma"),
-    name="luma_events",
-    dagster_dlt_translator=TRANSLATOR,
-)
-def luma_events_assets(
-    context: dg.AssetExecutionContext,
-    luma: LumaResource,
-    warehouse: WarehouseResource,
-) -> Iterator[dg.MaterializeResult]:
-    yield from load(context, warehouse, luma)
-
-
-@dlt_assets(
-    dlt_source=luma_source(api_key=_PLACEHOLDER).with_resources("event_guests"),
-    dlt_pipeline=_declared_pipeline("luma"),
-    name="luma_event_guests",
-    dagster_dlt_translator=TRANSLATOR,
-)
-def luma_guests_assets(
-    context: dg.AssetExecutionContext,
-    luma: LumaResource,
-    warehouse: WarehouseResource,
-) -> Iterator[dg.MaterializeResult]:
-    yield from load(context, warehouse, luma)
-
-
-@dlt_assets(
-    dlt_source=eventee_source(api_token=_PLACEHOLDER),
-    dlt_pipeline=_declared_pipeline("eventee"),
-    name="eventee",
-    dagster_dlt_translator=TRANSLATOR,
-)
-def eventee_assets(
-    context: dg.AssetExecutionContext,
-    eventee: EventeeResource,
-    warehouse: WarehouseResource,
-) -> Iterator[dg.MaterializeResult]:
-    yield from load(context, warehouse, eventee)

@@ -12,9 +12,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from eventsync_dagster.fake_api import Dataset, FakeApi
 from eventsync_dagster.tables import VENDORS, vendor_tables
 from eventsync_dagster.warehouse import Warehouse, row_counts
+from eventsync_dev.fake_api import Dataset, FakeApi
 
 
 def demo_environment(api: FakeApi) -> dict[str, str]:

@@ -26,7 +26,7 @@ from dlt.sources.helpers.rest_client.paginators import BasePaginator
 from requests import HTTPError, PreparedRequest, Response
 from requests.adapters import HTTPAdapter
 
-from eventsync_dagster.sources.budget import RateHeaders, SharedBudget, seconds_until
+from eventsync_dagster.budget import RateHeaders, SharedBudget, seconds_until
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 USER_AGENT = "eventsync-dagster/0.1 (+https://github.com/eventsync/eventsync_dagster)"

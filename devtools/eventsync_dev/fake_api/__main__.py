@@ -14,7 +14,7 @@ from .server import FakeApi
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eventsync_dagster.fake_api", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m eventsync_dev.fake_api", description=__doc__)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     p.add_argument("--events", type=int, default=20)

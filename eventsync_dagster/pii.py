@@ -7,32 +7,24 @@ normalised first, so one person hashes the same in every table and from either v
 is stripped and lowercased; a phone number keeps its digits and a leading `+`. The same salt must
 be used for every run (another salt gives other digests, and merges on a hashed key such as
 `eventee.participants.email` would then duplicate people). Plain dlt code turns it on with the
-sources' `hash_pii` and `pii_salt` arguments; the Dagster resources read the environment.
+sources' `hash_pii` and `pii_salt` arguments; the Dagster resources read the settings.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from dlt.extract.resource import DltResource
 
-from eventsync_dagster.sources.http import MissingCredentials
+from eventsync_dagster.http import MissingCredentials
+from eventsync_dagster.spec import EMAIL, Table
 
 HASH_PII_VARIABLE = "EVENTSYNC_HASH_PII"
 SALT_VARIABLE = "EVENTSYNC_PII_SALT"
 
-EMAIL, PHONE = "email", "phone"
-
-PII_FIELDS: Mapping[tuple[str, str], Mapping[str, str]] = {
-    ("luma", "event_guests"): {"email": EMAIL, "user_email": EMAIL, "phone_number": PHONE},
-    ("eventee", "participants"): {"email": EMAIL, "phone": PHONE},
-    ("eventee", "speakers"): {"email": EMAIL, "phone": PHONE},
-}
-"""Per (vendor, table): the contact fields that are hashed, and how each is normalised."""
 
 _NOT_PHONE_CHARS = re.compile(r"[^\d+]")
 
@@ -75,19 +67,6 @@ def hasher(fields: Mapping[str, str], salt: str) -> Callable[[dict[str, Any]], d
     return hash_record
 
 
-def protect(resource: DltResource, vendor: str, salt: str) -> DltResource:
-    """Hash the resource's contact fields, if it has any (a dlt `add_map`, after the key check)."""
-    fields = PII_FIELDS.get((vendor, resource.name))
-    return resource.add_map(hasher(fields, salt)) if fields else resource
-
-
-def enabled(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def settings_from_env() -> dict[str, Any]:
-    """The sources' `hash_pii` and `pii_salt` arguments, from the environment."""
-    return {
-        "hash_pii": enabled(os.environ.get(HASH_PII_VARIABLE)),
-        "pii_salt": os.environ.get(SALT_VARIABLE) or None,
-    }
+def protect(resource: DltResource, spec: Table, salt: str) -> DltResource:
+    """Hash the table's personal fields, if it has any (a dlt `add_map`, after the key check)."""
+    return resource.add_map(hasher(spec.personal, salt)) if spec.personal else resource

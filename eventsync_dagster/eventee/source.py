@@ -15,15 +15,16 @@ import dlt
 from dlt.extract.resource import DltResource
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 
-from eventsync_dagster.sources import pii
-from eventsync_dagster.sources.http import (
+from eventsync_dagster import pii
+from eventsync_dagster.eventee.tables import CONTENT_TABLES, TABLES
+from eventsync_dagster.http import (
     HttpSettings,
     SourceError,
     VendorClient,
     require_credential,
 )
-from eventsync_dagster.sources.progress import Progress
-from eventsync_dagster.tables import DEFAULT_ACCOUNT, EVENTEE_CONTENT_TABLES, Table, vendor_tables
+from eventsync_dagster.progress import Progress
+from eventsync_dagster.spec import DEFAULT_ACCOUNT, Table
 
 DEFAULT_BASE_URL = "https://api.eventee.co/public/v1"
 API_TOKEN_VARIABLE = "EVENTEE_API_TOKEN"
@@ -81,7 +82,7 @@ def eventee_source(
     """All nine Eventee tables in three requests per run.
 
     `hash_pii` stores participants' and speakers' emails and phone numbers as salted SHA-256
-    (`sources/pii.py`). Every row carries `account`, the event's name in the accounts file.
+    (`pii.py`). Every row carries `account`, the event's name in the accounts file.
     """
     salt = pii.require_salt(pii_salt) if hash_pii else None
     client = client or eventee_client(api_token, base_url, http=http)
@@ -111,9 +112,8 @@ def eventee_source(
         return dlt.resource(read, **_resource(spec))
 
     tables = [
-        content_table(spec) if spec.name in EVENTEE_CONTENT_TABLES else listing(spec)
-        for spec in vendor_tables("eventee")
+        content_table(spec) if spec.name in CONTENT_TABLES else listing(spec) for spec in TABLES
     ]
     if salt:
-        tables = [pii.protect(resource, "eventee", salt) for resource in tables]
+        tables = [pii.protect(r, spec, salt) for r, spec in zip(tables, TABLES, strict=True)]
     return [*tables, content]

@@ -17,19 +17,17 @@ from dlt.extract.resource import DltResource
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 
-from eventsync_dagster.sources import pii
-from eventsync_dagster.sources.budget import SharedBudget, budget_path
-from eventsync_dagster.sources.http import HttpSettings, VendorClient, require_credential
-from eventsync_dagster.sources.progress import Progress
-from eventsync_dagster.tables import DEFAULT_ACCOUNT, table
+from eventsync_dagster import pii
+from eventsync_dagster.budget import SharedBudget, budget_path
+from eventsync_dagster.http import HttpSettings, VendorClient, require_credential
+from eventsync_dagster.luma.tables import EVENTS, GUESTS
+from eventsync_dagster.progress import Progress
+from eventsync_dagster.spec import DEFAULT_ACCOUNT
 
 DEFAULT_BASE_URL = "https://public-api.luma.com"
 API_KEY_VARIABLE = "LUMA_API_KEY"
 PAGE_SIZE = 100
 """The largest page Luma accepts."""
-
-EVENTS = table("luma", "events")
-GUESTS = table("luma", "event_guests")
 
 
 def luma_client(
@@ -117,7 +115,7 @@ def luma_source(
     those of events that ended more than `guest_refresh_days` ago are read once more after the
     window closes and then kept as they are (`full_refresh=True` reads them all again).
     Every row carries `account`, the calendar's name in the accounts file.
-    `hash_pii` stores guests' emails and phone numbers as salted SHA-256 (`sources/pii.py`).
+    `hash_pii` stores guests' emails and phone numbers as salted SHA-256 (`pii.py`).
     """
     salt = pii.require_salt(pii_salt) if hash_pii else None
     client = client or luma_client(
@@ -174,5 +172,5 @@ def luma_source(
                 settled[event_id] = now.isoformat()
 
     if salt:
-        pii.protect(event_guests, "luma", salt)
+        pii.protect(event_guests, GUESTS, salt)
     return events, event_guests

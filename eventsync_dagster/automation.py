@@ -1,0 +1,182 @@
+"""What runs a vendor's sync on its own: its job, daily schedule and change sensor, built the same
+way for every vendor, plus the checks-only job.
+
+Schedules and sensors launch one run per account (run config and tag), so one account's failure
+never holds back another's data and the run queue keeps one run per account at a time.
+
+The change sensor's cursor keeps, per account, the last fingerprint and how many changes were
+seen; the run key is the new fingerprint with that count, so one change is refreshed once however
+often the sensor ticks, while a change back to an earlier state is still refreshed (Dagster never
+reuses a run key). A vendor error skips that account with its reason instead of crashing the
+sensor into a retry loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import dagster as dg
+
+from eventsync_dagster.accounts import AccountsFileError, load_accounts
+from eventsync_dagster.http import HttpSettings, SourceError, VendorClient
+from eventsync_dagster.resources import VendorResource, http_settings
+from eventsync_dagster.settings import Settings, SettingsError, load_lenient
+from eventsync_dagster.settings import load as load_settings
+from eventsync_dagster.spec import DEFAULT_ACCOUNT
+
+ACCOUNT_TAG = "eventsync/account"
+"""Tag of every per-account run; the repo's run queue allows one run per value at a time."""
+
+Poll = Callable[[VendorClient, Settings], tuple[Any, str]]
+"""A vendor's cheap change poll (`<vendor>/poll.py`): one account's upstream state, a summary."""
+Seen = dict[str, tuple[str, int]]
+"""Per account: the last fingerprint and how many changes were seen."""
+
+
+def account_run_config(vendor: str, account: str) -> dict[str, object]:
+    """Run config that narrows a sync to one account."""
+    return {"resources": {vendor: {"config": {"account": account}}}}
+
+
+def account_tags(vendor: str, account: str) -> dict[str, str]:
+    return {ACCOUNT_TAG: f"{vendor}/{account}"}
+
+
+def sync_job(vendor: str) -> dg.UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        f"{vendor}_sync",
+        selection=dg.AssetSelection.groups(vendor),
+        description=f"Sync every {vendor} table into the warehouse, then check it.",
+    )
+
+
+def daily_schedule(vendor: str, job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    settings, _ = load_lenient()  # a bad cron or zone falls back: the definitions always load
+
+    @dg.schedule(
+        name=f"{vendor}_daily",
+        job=job,
+        cron_schedule=settings.daily_cron,
+        execution_timezone=settings.timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"Refresh every {vendor} table once a day, one run per account.",
+    )
+    def _daily(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
+        try:
+            accounts = load_accounts(vendor)
+        except AccountsFileError as error:
+            return dg.SkipReason(f"could not read the accounts: {error}")
+        tick = context.scheduled_execution_time.isoformat()
+        return [
+            dg.RunRequest(
+                run_key=f"{vendor}-{account.name}-{tick}",
+                run_config=account_run_config(vendor, account.name),
+                tags=account_tags(vendor, account.name),
+            )
+            for account in accounts
+        ]
+
+    return _daily
+
+
+def poll_http(settings: Settings) -> HttpSettings:
+    """The run's HTTP policy, capped so a hung vendor skips the tick within Dagster's 60 s."""
+    runs = http_settings(settings)
+    return replace(
+        runs,
+        timeout=min(runs.timeout, 10.0),
+        max_attempts=min(runs.max_attempts, 3),
+        max_retry_delay=min(runs.max_retry_delay, 10.0),
+    )
+
+
+def fingerprint(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def read_cursor(cursor: str | None) -> Seen:
+    """The cursor's state; a single fingerprint is a cursor from before accounts (`default`)."""
+    if not cursor:
+        return {}
+    try:
+        state = json.loads(cursor)
+    except ValueError:
+        return {DEFAULT_ACCOUNT: (cursor, 0)}
+    if "fingerprint" in state:
+        state = {DEFAULT_ACCOUNT: state}
+    return {name: (str(s["fingerprint"]), int(s["changes"])) for name, s in state.items()}
+
+
+def write_cursor(seen: Seen) -> str:
+    return json.dumps({name: {"fingerprint": f, "changes": n} for name, (f, n) in seen.items()})
+
+
+def evaluate(
+    context: dg.SensorEvaluationContext, resource: VendorResource, poll: Poll
+) -> dg.SensorResult:
+    """Poll each account; a run per changed account, for that account alone."""
+    vendor = resource.vendor
+    try:
+        settings = load_settings()
+        accounts = resource.accounts()
+    except (AccountsFileError, SettingsError) as error:
+        return dg.SensorResult(skip_reason=f"could not read the settings: {error}")
+    seen = read_cursor(context.cursor)
+    runs: list[dg.RunRequest] = []
+    reasons: list[str] = []
+    for account in accounts:
+        label = vendor if len(accounts) == 1 else f"{vendor}[{account.name}]"
+        try:
+            state, summary = poll(resource.client(account, poll_http(settings)), settings)
+            current = fingerprint(state)
+        except SourceError as error:
+            reasons.append(f"could not poll {label}: {error}")
+            continue
+        last, changes = seen.get(account.name, (None, 0))
+        if last is None:
+            reasons.append(f"first poll: recorded {label}'s state ({summary})")
+        elif last == current:
+            reasons.append(f"{label} unchanged since the last refresh ({summary})")
+        else:
+            changes += 1
+            runs.append(
+                dg.RunRequest(
+                    run_key=f"{vendor}-{account.name}-{changes}-{current}",
+                    run_config=account_run_config(vendor, account.name),
+                    tags={"change": summary, **account_tags(vendor, account.name)},
+                )
+            )
+        seen[account.name] = (current, changes)
+    if runs:
+        return dg.SensorResult(run_requests=runs, cursor=write_cursor(seen))
+    return dg.SensorResult(skip_reason="; ".join(reasons), cursor=write_cursor(seen))
+
+
+def change_sensor(
+    vendor: str, job: dg.UnresolvedAssetJobDefinition, poll: Poll, description: str
+) -> dg.SensorDefinition:
+    settings, _ = load_lenient()
+
+    @dg.sensor(
+        name=f"{vendor}_change_sensor",
+        job=job,
+        minimum_interval_seconds=settings.sensor_interval_seconds,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        required_resource_keys={vendor},
+        description=description,
+    )
+    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        return evaluate(context, getattr(context.resources, vendor), poll)
+
+    return _sensor
+
+
+CHECKS_JOB = dg.define_asset_job(
+    "warehouse_checks",
+    selection=dg.AssetSelection.all_asset_checks(),
+    description="Every table's checks without loading anything.",
+)

@@ -1,0 +1,77 @@
+"""Eventee in Dagster: the resource carrying the events' tokens, the assets, the sync job, the
+daily schedule and the change sensor. The dlt code they run is `source.py` (no Dagster)."""
+
+from collections.abc import Callable, Iterator
+from typing import ClassVar
+
+import dagster as dg
+from dagster_dlt import dlt_assets
+from dlt.extract.source import DltSource
+
+from eventsync_dagster.accounts import Account
+from eventsync_dagster.automation import change_sensor, daily_schedule, sync_job
+from eventsync_dagster.eventee import poll
+from eventsync_dagster.eventee.source import DEFAULT_BASE_URL, eventee_client, eventee_source
+from eventsync_dagster.http import HttpSettings, VendorClient
+from eventsync_dagster.ingest import PLACEHOLDER, TRANSLATOR, declared_pipeline, load
+from eventsync_dagster.resources import (
+    VendorResource,
+    WarehouseResource,
+    http_settings,
+    pii_arguments,
+)
+from eventsync_dagster.settings import load as load_settings
+
+
+class EventeeResource(VendorResource):
+    """Eventee events (one token is one event)."""
+
+    vendor: ClassVar[str] = "eventee"
+    base_url_variable: ClassVar[str] = "EVENTEE_BASE_URL"
+    default_base_url: ClassVar[str] = DEFAULT_BASE_URL
+
+    def client(self, account: Account, http: HttpSettings | None = None) -> VendorClient:
+        return eventee_client(
+            self.credential(account),
+            self.base_url(account),
+            http=http or http_settings(),
+            credential_variable=account.credential_variable,
+            dlt_secret_key=account.dlt_secret_key,
+        )
+
+    def source(
+        self, client: VendorClient, account: Account, log: Callable[[str], None] | None = None
+    ) -> DltSource:
+        return eventee_source(
+            client=client, log=log, account=account.name, **pii_arguments(load_settings())
+        )
+
+
+# One op: one `/content` response feeds seven tables.
+@dlt_assets(
+    dlt_source=eventee_source(api_token=PLACEHOLDER),
+    dlt_pipeline=declared_pipeline("eventee"),
+    name="eventee",
+    dagster_dlt_translator=TRANSLATOR,
+)
+def eventee_assets(
+    context: dg.AssetExecutionContext, eventee: EventeeResource, warehouse: WarehouseResource
+) -> Iterator[dg.MaterializeResult]:
+    yield from load(context, warehouse, eventee)
+
+
+JOB = sync_job("eventee")
+defs = dg.Definitions(
+    assets=[eventee_assets],
+    jobs=[JOB],
+    schedules=[daily_schedule("eventee", JOB)],
+    sensors=[
+        change_sensor(
+            "eventee",
+            JOB,
+            poll.poll,
+            "Refreshes every Eventee table when programme, partners or participants change.",
+        )
+    ],
+    resources={"eventee": EventeeResource()},
+)

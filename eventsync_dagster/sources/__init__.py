@@ -1,1 +1,0 @@
-"""Vendor sources as plain dlt code: they run without Dagster."""

@@ -1,0 +1,77 @@
+"""The table-spec type: a synced table's key, required fields, typed columns and personal data.
+
+Each vendor package declares its tables with it (`luma/tables.py`, `eventee/tables.py`). Sources
+take their dlt hints from a spec, the asset checks its keys and required fields, the Dagster
+translator its keys, descriptions and lineage, and the README's table list is generated from the
+specs (`python -m eventsync_dagster.tables`). A new table is one spec entry plus its fake route.
+Plain Python: importing it loads no Dagster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import cast
+
+from dlt.common.schema.typing import TColumnSchema, TDataType
+
+# dlt data types. Nested objects and lists are kept as JSON columns rather than child tables: the
+# vendors' nested shapes vary (a registration answer is a string, a bool, a list or null), and one
+# JSON column per field keeps the table list stable while the vendors evolve.
+TEXT, BIGINT, TIMESTAMP, JSON = "text", "bigint", "timestamp", "json"
+ACCOUNT = "account"
+"""The column naming the account (calendar or event) a row came from: see accounts.py."""
+DEFAULT_ACCOUNT = "default"
+EMAIL, PHONE = "email", "phone"
+"""How a personal field is normalised before it is hashed (pii.py)."""
+
+
+@dataclass(frozen=True)
+class Table:
+    vendor: str
+    """Dagster group, dlt source name and warehouse dataset (schema)."""
+    name: str
+    """dlt resource name and warehouse table name."""
+    description: str
+    endpoint: str
+    natural_key: tuple[str, ...]
+    """The vendor's key; the warehouse key adds `account` (one deployment, several accounts)."""
+    source_columns: Mapping[str, str]
+    """Typed columns from the seeds; the vendors send more, which dlt adds as it sees them."""
+    required: tuple[str, ...] = ()
+    """Fields the seeds mark as never null, besides the primary key."""
+    references: Mapping[str, str] = field(default_factory=dict)
+    """Columns that point at another table of the vendor (`"table.column"`), within an account."""
+    preview: tuple[str, ...] = ()
+    """Columns shown in the materialization's preview of new rows: never personal data."""
+    personal: Mapping[str, str] = field(default_factory=dict)
+    """Contact fields hashed under `EVENTSYNC_HASH_PII`, and how each is normalised (pii.py)."""
+
+    @property
+    def upstream(self) -> tuple[str, ...]:
+        """Tables this one is read through and joins to (lineage in Dagster)."""
+        return tuple(dict.fromkeys(target.split(".")[0] for target in self.references.values()))
+
+    @property
+    def primary_key(self) -> tuple[str, ...]:
+        return (ACCOUNT, *self.natural_key)
+
+    @property
+    def columns(self) -> Mapping[str, str]:
+        return {ACCOUNT: TEXT, **self.source_columns}
+
+    @property
+    def not_null(self) -> tuple[str, ...]:
+        return self.primary_key + tuple(f for f in self.required if f not in self.primary_key)
+
+    def dlt_columns(self) -> dict[str, TColumnSchema]:
+        """Column hints for dlt: types, and nullability of the key and required fields."""
+        return {
+            name: {"data_type": cast(TDataType, data_type), "nullable": name not in self.not_null}
+            for name, data_type in self.columns.items()
+        }
+
+
+def columns(**types: str) -> Mapping[str, str]:
+    return MappingProxyType(types)
