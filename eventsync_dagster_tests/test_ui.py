@@ -34,7 +34,7 @@ TABLES = {
     ),
 }  # fmt: skip
 ASSET_KEYS = {f"{vendor}/{name}" for vendor, names in TABLES.items() for name in names}
-CHECKS = {"primary_key_unique", "required_fields_present", "schema_drift", "freshness"}
+CHECKS = {"primary_key_unique", "required_fields_present", "column_schema_change"}
 
 PYTHON_ERROR = "fragment pythonError on PythonError { className message stack }\n"
 
