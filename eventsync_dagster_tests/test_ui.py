@@ -337,7 +337,7 @@ def test_ui_shows_the_project_and_materializes_every_table(
 
     # Schedules and sensors, each on its vendor's job.
     schedules = {s["name"]: s for s in repo["schedules"]}
-    assert set(schedules) == {"luma_daily", "eventee_daily", "warehouse_checks_every_6_hours"}
+    assert set(schedules) == {"luma_daily", "eventee_daily"}
     assert schedules["luma_daily"]["pipelineName"] == "luma_sync"
     assert schedules["eventee_daily"]["pipelineName"] == "eventee_sync"
     assert all(s["description"] and s["cronSchedule"] for s in schedules.values())
