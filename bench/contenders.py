@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.child import RESULT_PREFIX, TABLES, ChildFailed, Workdir, duckdb_rows
-from bench.fakes import BenchApi, luma_span_seconds, served, vendor_env
+from bench.fakes import BenchApi, luma_span_seconds, served
+from eventsync_dev.demo import demo_environment
 
 PAGE_SIZE = 100
 """Luma's largest page; the limit loop, plain dlt and eventsync all ask for it."""
@@ -257,7 +258,7 @@ class Bench:
         self, label: str, api: BenchApi, home: Path, wrap: list[str] | None = None
     ) -> dict[str, Any]:
         """Every asset through the Dagster CLI into `home`."""
-        settings = {**vendor_env(api), **NO_RATE_LIMIT}
+        settings = {**demo_environment(api), **NO_RATE_LIMIT}
         return self.workdir.materialize(label, home, settings, wrap=wrap)
 
 

@@ -42,16 +42,6 @@ def start_fake(
     return api
 
 
-def vendor_env(api: FakeApi) -> dict[str, str]:
-    """The default accounts' keys and base URLs, pointing at `api`."""
-    return {
-        "LUMA_API_KEY": api.luma_api_key,
-        "LUMA_BASE_URL": api.luma_base_url,
-        "EVENTEE_API_TOKEN": api.eventee_api_token,
-        "EVENTEE_BASE_URL": api.eventee_base_url,
-    }
-
-
 def served(api: FakeApi) -> dict[str, Any]:
     """The requests `api` counted since the last call (per path), and its error answers."""
     counts = dict(api.counts)
