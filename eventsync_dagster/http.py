@@ -76,7 +76,7 @@ class RequestStats:
     waited_seconds: float = 0.0
     """Time spent in the rate limiter and in `Retry-After` waits."""
     rejected: Counter[str] = field(default_factory=Counter)
-    """Records dropped per table because their primary key was null (see Progress.keyed)."""
+    """Records dropped per table because their key was null or empty (see `keys.py`)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def record(self, *, requests: int = 0, throttled: int = 0, waited: float = 0.0) -> None:
@@ -85,9 +85,11 @@ class RequestStats:
             self.throttled += throttled
             self.waited_seconds += waited
 
-    def reject(self, table: str, records: int) -> None:
+    def reject(self, table: str) -> int:
+        """Count one rejected record; returns the table's count so far."""
         with self._lock:
-            self.rejected[table] += records
+            self.rejected[table] += 1
+            return self.rejected[table]
 
     @classmethod
     def total(cls, parts: list[RequestStats]) -> RequestStats:
@@ -100,9 +102,12 @@ class RequestStats:
         return total
 
     def summary(self) -> str:
+        rejected = "".join(
+            f", {n} {table} without a key" for table, n in sorted(self.rejected.items())
+        )
         return (
             f"{self.requests} requests, {self.throttled} throttled (429), "
-            f"{self.waited_seconds:.1f}s waited on rate limits"
+            f"{self.waited_seconds:.1f}s waited on rate limits{rejected}"
         )
 
     def as_metadata(self) -> dict[str, float | int]:

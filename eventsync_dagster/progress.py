@@ -10,16 +10,13 @@ from collections.abc import Callable
 
 from eventsync_dagster.http import RequestStats
 from eventsync_dagster.settings import load_lenient
-from eventsync_dagster.spec import ACCOUNT, DEFAULT_ACCOUNT, Table
+from eventsync_dagster.spec import DEFAULT_ACCOUNT
 
 logger = logging.getLogger("eventsync_dagster")
 
 
 class Progress:
-    """Counts what a source has read and says so at a readable pace (Dagster's log or logging).
-
-    Every record passes `keyed` on its way to dlt, which also stamps the account it came from.
-    """
+    """Counts what a source has read and says so at a readable pace (Dagster's log or logging)."""
 
     def __init__(
         self,
@@ -47,19 +44,6 @@ class Progress:
                 return
             self._last = now
         self.log(self.summary())
-
-    def keyed(self, table: Table, records: list[dict]) -> list[dict]:
-        """Drop records without a key (they cannot be merged: a null key is no row), and stamp
-        the rest with their account, the first column of every primary key."""
-        kept = [r for r in records if all(r.get(c) is not None for c in table.natural_key)]
-        for record in kept:
-            record[ACCOUNT] = self.account
-        if dropped := len(records) - len(kept):
-            with self._lock:
-                self.counts[f"{table.name}_rejected_null_key"] += dropped
-            self.stats.reject(table.name, dropped)
-            self.log(f"{self.vendor}.{table.name}: rejected {dropped} record(s) with a null key")
-        return kept
 
     def summary(self) -> str:
         counts = ", ".join(

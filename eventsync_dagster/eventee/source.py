@@ -23,6 +23,7 @@ from eventsync_dagster.http import (
     VendorClient,
     require_credential,
 )
+from eventsync_dagster.keys import keyed
 from eventsync_dagster.progress import Progress
 from eventsync_dagster.spec import DEFAULT_ACCOUNT, Table
 
@@ -99,7 +100,7 @@ def eventee_source(
         def pick(body: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
             rows = body.get(spec.name) or []
             progress.add(**{f"{spec.name}_read": len(rows)})
-            yield progress.keyed(spec, rows)
+            yield rows
 
         return dlt.transformer(pick, data_from=content, **_resource(spec))
 
@@ -107,12 +108,13 @@ def eventee_source(
         def read() -> Iterator[list[dict[str, Any]]]:
             rows = records(client.get_json(spec.endpoint), spec.endpoint)
             progress.add(**{f"{spec.name}_read": len(rows)})
-            yield progress.keyed(spec, rows)
+            yield rows
 
         return dlt.resource(read, **_resource(spec))
 
     tables = [
-        content_table(spec) if spec.name in CONTENT_TABLES else listing(spec) for spec in TABLES
+        keyed(content_table(spec) if spec.name in CONTENT_TABLES else listing(spec), spec, progress)
+        for spec in TABLES
     ]
     if salt:
         tables = [pii.protect(r, spec, salt) for r, spec in zip(tables, TABLES, strict=True)]

@@ -20,6 +20,7 @@ from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginat
 from eventsync_dagster import pii
 from eventsync_dagster.budget import SharedBudget, budget_path
 from eventsync_dagster.http import HttpSettings, VendorClient, require_credential
+from eventsync_dagster.keys import keyed
 from eventsync_dagster.luma.tables import EVENTS, GUESTS
 from eventsync_dagster.progress import Progress
 from eventsync_dagster.spec import DEFAULT_ACCOUNT
@@ -136,7 +137,7 @@ def luma_source(
     def events() -> Iterator[list[dict[str, Any]]]:
         for page in list_events(client, page_size):
             progress.add(events_read=len(page))
-            yield progress.keyed(EVENTS, page)
+            yield page
 
     @dlt.transformer(
         name=GUESTS.name,
@@ -166,11 +167,13 @@ def luma_source(
                 for guest in page:
                     guest["event_api_id"] = event_id
                 progress.add(guests_read=len(page))
-                yield progress.keyed(GUESTS, page)
+                yield page
             progress.add(events_done=1)
             if ended_before(event, cutoff):
                 settled[event_id] = now.isoformat()
 
+    keyed(events, EVENTS, progress)
+    keyed(event_guests, GUESTS, progress)
     if salt:
         pii.protect(event_guests, GUESTS, salt)
     return events, event_guests
