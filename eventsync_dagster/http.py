@@ -1,28 +1,34 @@
 """The HTTP client both vendors share: dlt's REST client with its retries, plus what it lacks.
 
 dlt's `Client` already retries 429/5xx, dropped connections and timeouts with exponential backoff
-and honours `Retry-After`. What is added here: a client-side rate limiter (Luma blocks a key for a
-minute when it is exceeded), request statistics for run metadata, and one-line errors that name the
-variable to fix instead of an HTTP trace (never the key itself).
+and honours `Retry-After`. What is added here, as dlt trusts the server: a client-side rate limiter
+(Luma blocks a key for a minute when it is exceeded), a deadline on each whole answer (`requests`
+bounds each read, so a body trickling a byte a second never times out), bodies of the wrong shape
+retried like a 5xx, cursors that repeat or never end stopped, request statistics for run
+metadata, and one-line errors that say whether a later attempt can help and name the variable to
+fix instead of an HTTP trace (never the key itself).
 """
 
 from __future__ import annotations
 
-import json
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 import requests
+from dlt.common import jsonpath
 from dlt.common.jsonpath import TJsonPath
 from dlt.sources.helpers.requests import Client
+from dlt.sources.helpers.requests.retry import DEFAULT_RETRY_EXCEPTIONS
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.auth import AuthConfigBase
-from dlt.sources.helpers.rest_client.paginators import BasePaginator
+from dlt.sources.helpers.rest_client.paginators import BasePaginator, JSONResponseCursorPaginator
 from requests import HTTPError, PreparedRequest, Response
 from requests.adapters import HTTPAdapter
 
@@ -32,8 +38,23 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 USER_AGENT = "eventsync-dagster/0.1 (+https://github.com/eventsync/eventsync_dagster)"
 
 
+MAX_PAGES = 20_000
+"""Pages one listing may take (2,000,000 records at Luma's 100 a page); more means a server that
+never says the listing ended."""
+
+
 class SourceError(RuntimeError):
-    """A vendor request failed in a way retrying cannot fix; the message is one line for people."""
+    """A vendor request failed; the message is one line for people. Retrying a step cannot fix it
+    unless the error is `transient`."""
+
+    transient = False
+
+
+class VendorUnavailable(SourceError):
+    """No usable answer after the HTTP retries (5xx, 429, timeouts, dropped connections, bodies
+    that are not JSON or not of the expected shape): a later attempt may well succeed."""
+
+    transient = True
 
 
 class CredentialsRejected(SourceError):
@@ -42,6 +63,24 @@ class CredentialsRejected(SourceError):
 
 class MissingCredentials(SourceError):
     pass
+
+
+class RecordUnavailable(SourceError):
+    """A 403 or 404 for one record's sub-resource (an event's guests): that record is gone or
+    not ours, the key is fine."""
+
+    def __init__(self, path: str, status: int) -> None:
+        super().__init__(f"{path} answered {status}")
+        self.status = status
+
+
+class BadBody(requests.RequestException):
+    """A 2xx body that is not JSON or not of the expected shape; dlt's retry loop retries it.
+    Its message says what the body was (the retry loop re-creates it from the message alone)."""
+
+
+Expect = Callable[[Any], str | None]
+"""Checks a parsed body: None if usable, else what is wrong with it."""
 
 
 def require_credential(value: str | None, variable: str, dlt_key: str) -> str:
@@ -76,7 +115,10 @@ class RequestStats:
     waited_seconds: float = 0.0
     """Time spent in the rate limiter and in `Retry-After` waits."""
     rejected: Counter[str] = field(default_factory=Counter)
-    """Records dropped per table because their key was null or empty (see `keys.py`)."""
+    """Records dropped per table because their key was null or empty (see `rows.py`)."""
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+    """Per table, what a person should know although the run succeeded: listings cut short,
+    records skipped. A listing named here was not read completely."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def record(self, *, requests: int = 0, throttled: int = 0, waited: float = 0.0) -> None:
@@ -91,6 +133,10 @@ class RequestStats:
             self.rejected[table] += 1
             return self.rejected[table]
 
+    def warn(self, table: str, message: str) -> None:
+        with self._lock:
+            self.warnings.setdefault(table, []).append(message)
+
     @classmethod
     def total(cls, parts: list[RequestStats]) -> RequestStats:
         total = cls()
@@ -99,6 +145,8 @@ class RequestStats:
                 requests=part.requests, throttled=part.throttled, waited=part.waited_seconds
             )
             total.rejected.update(part.rejected)
+            for table, messages in part.warnings.items():
+                total.warnings.setdefault(table, []).extend(messages)
         return total
 
     def summary(self) -> str:
@@ -131,25 +179,49 @@ def _retry_after(response: Response) -> float | None:
     return None
 
 
-class _MeteredAdapter(HTTPAdapter):
-    """Runs for every attempt, retries included: the place where budget and counts are exact."""
+def _read_by(response: Response, deadline: float, seconds: float) -> None:
+    """Read the whole body before `deadline` (`read1` returns what has arrived, so a trickling
+    body is cut off in time; `requests` alone would wait a read timeout per byte)."""
+    chunks = []
+    while chunk := response.raw.read1(1 << 16, decode_content=True):
+        chunks.append(chunk)
+        if time.monotonic() > deadline:
+            response.close()
+            raise requests.ReadTimeout(f"the answer took longer than {seconds:g}s")
+    response._content = b"".join(chunks)
+    response._content_consumed = True
 
-    def __init__(self, stats: RequestStats, budget: SharedBudget | None) -> None:
+
+class _MeteredAdapter(HTTPAdapter):
+    """Runs for every attempt, retries included: the place where budget, deadline and counts are
+    exact. One per thread's session, so its state is that thread's."""
+
+    def __init__(self, stats: RequestStats, budget: SharedBudget | None, deadline: float) -> None:
         super().__init__(pool_maxsize=16)
-        self.stats, self.budget = stats, budget
+        self.stats, self.budget, self.deadline = stats, budget, deadline
+        self._throttled_at: float | None = None
 
     def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
-        waited = self.budget.acquire() if self.budget else 0.0
-        response = super().send(request, *args, **kwargs)
+        # Waits are measured, not announced: dlt's sleep after a 429 (Retry-After, capped) and
+        # the budget's own wait each count once, whoever imposed them.
+        started = time.monotonic()
+        waited = 0.0 if self._throttled_at is None else started - self._throttled_at
+        if self.budget:
+            self.budget.acquire()
+        deadline = time.monotonic()
+        waited += deadline - started
+        deadline += self.deadline
+        response = super().send(request, *args, **{**kwargs, "stream": True})
         throttled = response.status_code == 429
+        self._throttled_at = time.monotonic() if throttled else None
         if self.budget:
             self.budget.observe(RateHeaders.parse(response.headers))
             if throttled:
-                # dlt's retry sleeps through `Retry-After` (counted here, once); the block makes
-                # every other request on this key, in any process, wait with it.
+                # Every other request on this key, in any process, waits with this one.
                 pause = _retry_after(response)
-                waited += self.budget.block(self.budget.window if pause is None else pause)
+                self.budget.block(self.budget.window if pause is None else pause)
         self.stats.record(requests=1, throttled=int(throttled), waited=waited)
+        _read_by(response, deadline, self.deadline)
         return response
 
 
@@ -166,6 +238,8 @@ class VendorClient:
     settings: HttpSettings = field(default_factory=HttpSettings)
     budget: SharedBudget | None = None
     stats: RequestStats = field(default_factory=RequestStats)
+    base_url_variable: str = "the base URL"
+    """Where `base_url` comes from, for messages when the vendor cannot be reached."""
 
     def __post_init__(self) -> None:
         self._local = threading.local()
@@ -179,11 +253,12 @@ class VendorClient:
                 request_timeout=self.settings.timeout,
                 raise_for_status=False,
                 status_codes=RETRY_STATUSES,
+                exceptions=(*DEFAULT_RETRY_EXCEPTIONS, BadBody),
                 request_max_attempts=self.settings.max_attempts,
                 request_backoff_factor=self.settings.backoff_factor,
                 request_max_retry_delay=self.settings.max_retry_delay,
             ).session
-            adapter = _MeteredAdapter(self.stats, self.budget)
+            adapter = _MeteredAdapter(self.stats, self.budget, self.settings.timeout)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.headers["User-Agent"] = USER_AGENT
@@ -192,46 +267,61 @@ class VendorClient:
             )
         return client
 
-    def _check(self, response: Response, *args: Any, **kwargs: Any) -> None:
-        """Response hook: runs inside dlt's retry loop, which retries the `HTTPError`s it can."""
-        status = response.status_code
-        if status in (401, 403):
-            raise CredentialsRejected(
-                f"{self.credential_variable} was rejected by {self.vendor} ({status})"
-            )
-        if status >= 400:
-            raise HTTPError(f"{status} from {self.vendor}", response=response)
-        # dlt's client and paginator each call `response.json()`: parse the body once, with
-        # orjson (a tenth of a sync's time went to parsing the same pages twice).
-        body = orjson.loads(response.content)
-        response.json = lambda **_: body  # type: ignore[method-assign]
+    def _hook(
+        self, path: str, expect: Expect, record_statuses: tuple[int, ...]
+    ) -> Callable[..., None]:
+        """A response hook: it runs inside dlt's retry loop, which retries the `HTTPError`s it
+        can and every `BadBody`."""
+
+        def check(response: Response, *args: Any, **kwargs: Any) -> None:
+            status = response.status_code
+            if status in record_statuses:
+                raise RecordUnavailable(path, status)
+            if status in (401, 403):
+                raise CredentialsRejected(
+                    f"{self.credential_variable} was rejected by {self.vendor} ({status})"
+                )
+            if status >= 400:
+                raise HTTPError(f"{status} from {self.vendor}", response=response)
+            # dlt's client and paginator each call `response.json()`: parse the body once, with
+            # orjson (a tenth of a sync's time went to parsing the same pages twice).
+            try:
+                body = orjson.loads(response.content)
+            except orjson.JSONDecodeError as error:
+                raise BadBody(
+                    f"a body that is not JSON (truncated or an error page): {error}"
+                ) from None
+            if problem := expect(body):
+                raise BadBody(f"a body of the wrong shape: {problem}")
+            response.json = lambda **_: body  # type: ignore[method-assign]
+
+        return check
 
     @contextmanager
     def _errors(self, path: str) -> Iterator[None]:
+        attempts = f"in {self.settings.max_attempts} attempts"
         try:
             yield
-        except (json.JSONDecodeError, requests.JSONDecodeError) as error:
-            # requests' own JSONDecodeError is an OSError too: caught here, before the retry text.
-            raise SourceError(
-                f"{self.vendor} sent a body that is not JSON (truncated or an error page) for "
-                f"{path}: {error}"
-            ) from None
+        except BadBody as error:
+            raise VendorUnavailable(f"{self.vendor} sent {error} for {path} {attempts}") from None
         except HTTPError as error:
             status = error.response.status_code if error.response is not None else "an error"
-            retried = status in RETRY_STATUSES
-            raise SourceError(
-                f"{self.vendor} answered {status} for {path}"
-                + (f" after {self.settings.max_attempts} attempts" if retried else "")
+            if status not in RETRY_STATUSES:
+                raise SourceError(f"{self.vendor} answered {status} for {path}") from None
+            raise VendorUnavailable(
+                f"{self.vendor} answered {status} for {path} after {self.settings.max_attempts} "
+                "attempts"
             ) from None
         except requests.Timeout:
-            raise SourceError(
-                f"{self.vendor} timed out on {path}: no answer within {self.settings.timeout:g}s "
-                f"in {self.settings.max_attempts} attempts (EVENTSYNC_REQUEST_TIMEOUT_SECONDS)"
+            raise VendorUnavailable(
+                f"{self.vendor} timed out on {path}: no whole answer within "
+                f"{self.settings.timeout:g}s {attempts} (EVENTSYNC_REQUEST_TIMEOUT_SECONDS)"
             ) from None
         except OSError as error:  # requests' errors, after dlt's retries
-            raise SourceError(
-                f"{self.vendor} request to {path} failed after "
-                f"{self.settings.max_attempts} attempts: {type(error).__name__}"
+            host = urlsplit(self.base_url).netloc
+            raise VendorUnavailable(
+                f"{self.vendor} at {host} could not be reached for {path} {attempts} "
+                f"({type(error).__name__}); check {self.base_url_variable}"
             ) from None
 
     def pages(
@@ -239,21 +329,68 @@ class VendorClient:
         path: str,
         *,
         data_selector: TJsonPath,
+        expect: Expect,
         params: dict[str, Any] | None = None,
         paginator: BasePaginator | None = None,
+        record_statuses: tuple[int, ...] = (),
     ) -> Iterator[list[Any]]:
-        """Yield each page's records; errors become one-line `SourceError`s."""
+        """Yield each page's records; errors become one-line `SourceError`s.
+
+        `record_statuses` (403, 404 for one event's guests) raise `RecordUnavailable` for the
+        caller to skip that record, instead of blaming the key.
+        """
         with self._errors(path):
             for page in self.rest.paginate(
                 path,
                 params=params,
                 paginator=paginator,
                 data_selector=data_selector,
-                hooks={"response": [self._check]},
+                hooks={"response": [self._hook(path, expect, record_statuses)]},
             ):
                 yield list(page)
 
-    def get_json(self, path: str) -> Any:
+    def get_json(self, path: str, expect: Expect) -> Any:
         """One unpaginated GET (Eventee's endpoints)."""
         with self._errors(path):
-            return self.rest.get(path, hooks={"response": [self._check]}).json()
+            hook = self._hook(path, expect, ())
+            return self.rest.get(path, hooks={"response": [hook]}).json()
+
+
+class BoundedCursor(JSONResponseCursorPaginator):
+    """dlt's cursor paginator, stopped where it would trust the server too far: a cursor seen
+    before (an endless loop) or more than `MAX_PAGES` pages fail at once; `has_more` without a
+    cursor ends the listing with a warning in `stats`, so it is never taken as complete."""
+
+    def __init__(
+        self, table: str, path: str, stats: RequestStats, vendor: str, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.table, self.path, self.stats, self.vendor = table, path, stats, vendor
+        self.seen: set[str] = set()
+        self.truncated = False
+
+    def update_state(self, response: Response, data: list[Any] | None = None) -> None:
+        super().update_state(response, data)
+        cursor = self._next_reference
+        if self._has_next_page:
+            if cursor in self.seen:
+                raise SourceError(
+                    f"{self.vendor} sent a pagination cursor it had sent before for {self.path}: "
+                    "stopped, the listing would never end"
+                )
+            if len(self.seen) >= MAX_PAGES:
+                raise SourceError(
+                    f"{self.vendor} sent more than {MAX_PAGES} pages for {self.path}: stopped"
+                )
+            self.seen.add(str(cursor))
+        elif cursor is None and self.has_more_path and _more(response.json(), self.has_more_path):
+            self.truncated = True
+            self.stats.warn(
+                self.table,
+                f"{self.vendor} said {self.path} has more but sent no cursor: the listing "
+                "ended early",
+            )
+
+
+def _more(body: Any, path: TJsonPath) -> bool:
+    return any(v is True or v == "true" for v in jsonpath.find_values(path, body))

@@ -5,7 +5,7 @@ lineage and docs from the table spec, and the step that loads every account and 
 import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NoReturn
 
 import dagster as dg
 import dlt
@@ -145,9 +145,23 @@ def _root_cause(error: BaseException) -> Exception | None:
     return None
 
 
-def _one_line(error: Exception) -> str | None:
-    cause = _root_cause(error)
-    return None if cause is None else str(cause)
+def _fail(context: dg.AssetExecutionContext, line: str, transient: bool) -> NoReturn:
+    """Retry the step after a transient failure, a bounded number of times; else fail in one
+    line without any retry.
+
+    A `RetryRequested` rather than a `RetryPolicy`: `@dlt_assets` takes no retry policy, and a
+    step raising it retries in every job, "Materialize all" included, while a permanent failure
+    (`allow_retries=False`) is never retried by any policy.
+    """
+    settings, _ = load_lenient()
+    if transient and context.retry_number < settings.step_retries:
+        delay = settings.step_retry_delay_seconds * 2**context.retry_number
+        context.log.warning(
+            f"{line}; a transient failure: the step runs again in {delay:g}s "
+            f"(retry {context.retry_number + 1} of {settings.step_retries})"
+        )
+        raise dg.RetryRequested(max_retries=settings.step_retries, seconds_to_wait=delay)
+    raise dg.Failure(description=line, allow_retries=False)
 
 
 def landed_columns(t: Table, schemas: list[Schema | None]) -> dg.TableSchema:
@@ -188,9 +202,9 @@ def load(
         warehouse = warehouse_resource.warehouse()
         accounts = vendor.accounts()
     except Exception as error:
-        if (line := _one_line(error)) is None:
+        if (cause := _root_cause(error)) is None:
             raise
-        raise dg.Failure(description=line, allow_retries=False) from None
+        _fail(context, str(cause), getattr(cause, "transient", False))
     selected = tuple(key.path[-1] for key in context.selected_asset_keys)
 
     def sync(account: Account) -> tuple[Synced, RequestStats]:
@@ -202,13 +216,15 @@ def load(
         futures = {account: pool.submit(sync, account) for account in accounts}
         done: dict[str, tuple[Synced, RequestStats]] = {}
         failures: list[str] = []
+        transient = True
         for account, future in futures.items():
             try:
                 done[account.name] = future.result()
             except Exception as error:
-                if (line := _one_line(error)) is None:
+                if (cause := _root_cause(error)) is None:
                     raise
-                failures.append(line if len(accounts) == 1 else f"{account.name}: {line}")
+                transient &= getattr(cause, "transient", False)
+                failures.append(str(cause) if len(accounts) == 1 else f"{account.name}: {cause}")
                 context.log.error(failures[-1])
     if done:
         total = RequestStats.total([stats for _, stats in done.values()])
@@ -220,6 +236,8 @@ def load(
             warehouse.refresh_reader_copy(context.log.info)
         loaded = ", ".join(f"{name} {n} rows" for name, n in counts.items())
         context.log.info(f"{vendor.vendor}: {loaded}; {total.summary()}")
+        for warning in (w for t in specs for w in total.warnings.get(t.name, [])):
+            context.log.warning(warning)
         schemas = [synced.schema for synced, _ in done.values()]
         for t in specs:
             by_account = {name: synced.rows.get(t.name, 0) for name, (synced, _) in done.items()}
@@ -233,8 +251,11 @@ def load(
                     "dagster/table_name": f"{t.vendor}.{t.name}",
                     "preview": previews[t.name],
                     "rejected_null_key_records": total.rejected[t.name],
+                    "warnings": dg.MetadataValue.md(
+                        "\n".join(f"- {w}" for w in total.warnings.get(t.name, [])) or "none"
+                    ),
                     **total.as_metadata(),
                 },
             )
     if failures:
-        raise dg.Failure(description="; ".join(failures), allow_retries=False)
+        _fail(context, "; ".join(failures), transient)

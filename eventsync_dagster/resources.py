@@ -85,6 +85,12 @@ class VendorResource(dg.ConfigurableResource):
             or self.default_base_url
         )
 
+    def base_url_origin(self, account: Account) -> str:
+        """Where the account's base URL is set, for a person to fix it."""
+        if account.base_url:
+            return f"base_url of {account.name} in the accounts file"
+        return self.base_url_variable
+
     def client(self, account: Account, http: HttpSettings | None = None) -> VendorClient:
         """A client for one account (its key, base URL and budget)."""
         raise NotImplementedError

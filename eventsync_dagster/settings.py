@@ -392,6 +392,26 @@ class Settings(BaseModel):
         ge=0,
         allow_inf_nan=False,
     )
+    step_retries: int = _setting(
+        "EVENTSYNC_STEP_RETRIES",
+        2,
+        "HTTP",
+        """How often a sync step is run again after a transient failure (a vendor outage, a busy
+        warehouse) that outlasted the HTTP retries; permanent ones (a key, a setting) never are.""",
+        "a whole number of retries, 0 or more",
+        "step retries after a transient failure (outage, busy warehouse); never a permanent one",
+        ge=0,
+    )
+    step_retry_delay_seconds: float = _setting(
+        "EVENTSYNC_STEP_RETRY_DELAY_SECONDS",
+        30.0,
+        "HTTP",
+        """Wait before the first step retry, doubled for each one after it.""",
+        "a number of seconds, 0 or more",
+        "wait before the first step retry, doubled after",
+        ge=0,
+        allow_inf_nan=False,
+    )
 
     # --- Schedules and sensors
     daily_cron: Annotated[str, AfterValidator(_cron)] = _setting(

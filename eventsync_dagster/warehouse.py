@@ -61,6 +61,8 @@ Log = Callable[[str], None]
 class WarehouseBusy(RuntimeError):
     """The warehouse stayed busy past the lock timeout: transient, a later run gets through."""
 
+    transient = True
+
 
 def query(sql: SqlClientBase[Any], statement: str, *args: Any) -> list[Sequence[Any]]:
     return list(sql.execute_sql(statement, *args) or [])

@@ -46,6 +46,7 @@ def project_env(
         **demo_environment(fake_api),
         "EVENTSYNC_DUCKDB_PATH": str(duckdb_path),
         "EVENTSYNC_RETRY_BACKOFF_FACTOR": "0.05",
+        "EVENTSYNC_STEP_RETRY_DELAY_SECONDS": "0",
         # The fake announces no limit unless a test sets one, and without an announcement the
         # budget would pace at 180 a minute. Rate-limit tests set their own.
         "LUMA_REQUESTS_PER_MINUTE": "100000",
@@ -108,6 +109,11 @@ def failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
         for event in result.all_events
         if event.is_step_failure and event.step_failure_data.error
     ]
+
+
+def step_retries(result: dg.ExecuteInProcessResult) -> int:
+    """How often steps were sent back for a retry (transient failures only)."""
+    return sum(event.is_step_up_for_retry for event in result.all_events)
 
 
 def check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluation]:

@@ -38,6 +38,7 @@ from eventsync_dagster_tests.conftest import (
     materialize,
     most_at_once,
     rows,
+    step_retries,
 )
 from eventsync_dev.fake_api import Dataset, FakeApi
 
@@ -244,7 +245,9 @@ def test_more_failures_than_retries_fail_in_one_line_and_change_nothing(
     assert one_line(failure_messages(result)) == (
         "Luma answered 502 for /v1/event/get-guests after 4 attempts"
     )
-    assert fake_api.statuses[(GUESTS, 502)] == 4  # EVENTSYNC_REQUEST_MAX_ATTEMPTS' default
+    # EVENTSYNC_REQUEST_MAX_ATTEMPTS' default, in each of the step and its two retries
+    assert fake_api.statuses[(GUESTS, 502)] == 4 * 3
+    assert step_retries(result) == 2
     assert snapshot(loaded) == before
 
     faults.status_burst = 0
@@ -266,9 +269,12 @@ def test_server_gone_mid_run_fails_changes_nothing_and_the_next_run_converges(
     result = materialize("luma/event_guests")
     assert not result.success
     assert one_line(failure_messages(result)) == (
-        "Luma request to /v1/event/get-guests failed after 4 attempts: ConnectionError"
+        # the retries find the vendor gone from the start
+        f"Luma at 127.0.0.1:{fake_api.port} could not be reached for /v1/calendar/list-events in "
+        "4 attempts (ConnectionError); check LUMA_BASE_URL"
     )
     assert fake_api.statuses[(GUESTS, 200)] == 2
+    assert step_retries(result) == 2
     assert snapshot(loaded) == before
 
     fake_api.faults.drop_connection_after = -1
@@ -297,7 +303,7 @@ def test_connection_dropped_between_pages_loads_nothing_then_converges(tmp_path:
         api.faults.drop_connection_after = 1
         with pytest.raises(PipelineStepFailed) as failed:
             sync()
-        assert "Luma request to /v1/calendar/list-events failed after 4 attempts" in str(
+        assert "could not be reached for /v1/calendar/list-events in 4 attempts" in str(
             failed.value
         )
         assert api.statuses[(EVENTS, 200)] == 1
@@ -324,10 +330,10 @@ def test_slow_answers_are_retried_then_fail_with_a_clear_timeout(
     result = materialize("eventee/participants")
     assert not result.success
     assert one_line(failure_messages(result)) == (
-        "Eventee timed out on /participants: no answer within 0.3s in 4 attempts "
+        "Eventee timed out on /participants: no whole answer within 0.3s in 4 attempts "
         "(EVENTSYNC_REQUEST_TIMEOUT_SECONDS)"
     )
-    assert fake_api.counts[PARTICIPANTS] == 2 + 4
+    assert fake_api.counts[PARTICIPANTS] == 2 + 4 * 3
 
 
 @pytest.mark.parametrize(
@@ -351,9 +357,12 @@ def test_truncated_or_non_json_body_fails_naming_the_endpoint_and_changes_nothin
     setattr(fake_api.faults, fault, 100)
     result = materialize(asset)
     assert not result.success
-    assert one_line(failure_messages(result)).startswith(
-        f"{vendor} sent a body that is not JSON (truncated or an error page) for {endpoint}: "
+    message = one_line(failure_messages(result))
+    assert message.startswith(
+        f"{vendor} sent a body that is not JSON (truncated or an error page: "
     )
+    assert message.endswith(f") for {endpoint} in 4 attempts")
+    assert step_retries(result) == 2
     assert snapshot(loaded) == before
 
 

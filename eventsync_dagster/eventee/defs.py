@@ -37,6 +37,7 @@ class EventeeResource(VendorResource):
             http=http or http_settings(),
             credential_variable=account.credential_variable,
             dlt_secret_key=account.dlt_secret_key,
+            base_url_variable=self.base_url_origin(account),
         )
 
     def source(

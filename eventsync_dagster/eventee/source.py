@@ -19,12 +19,11 @@ from eventsync_dagster import pii
 from eventsync_dagster.eventee.tables import CONTENT_TABLES, TABLES
 from eventsync_dagster.http import (
     HttpSettings,
-    SourceError,
     VendorClient,
     require_credential,
 )
-from eventsync_dagster.keys import keyed
 from eventsync_dagster.progress import Progress
+from eventsync_dagster.rows import loadable
 from eventsync_dagster.spec import DEFAULT_ACCOUNT, Table
 
 DEFAULT_BASE_URL = "https://api.eventee.co/public/v1"
@@ -38,8 +37,10 @@ def eventee_client(
     http: HttpSettings | None = None,
     credential_variable: str = API_TOKEN_VARIABLE,
     dlt_secret_key: str = "sources.eventee.api_token",
+    base_url_variable: str = "EVENTEE_BASE_URL",
 ) -> VendorClient:
-    """`credential_variable` and `dlt_secret_key` say where the token comes from, for messages."""
+    """`credential_variable` and `dlt_secret_key` say where the token comes from, and
+    `base_url_variable` where the URL does, for messages."""
     api_token = require_credential(api_token, credential_variable, dlt_secret_key)
     return VendorClient(
         vendor="Eventee",
@@ -47,16 +48,28 @@ def eventee_client(
         base_url=base_url,
         auth=BearerTokenAuth(token=api_token),
         settings=http or HttpSettings(),
+        base_url_variable=base_url_variable,
     )
 
 
-def records(body: Any, path: str) -> list[dict[str, Any]]:
+def records(body: Any) -> list[dict[str, Any]]:
     """The seed says records come under `data`; the real API sends a bare list. Take both."""
-    if isinstance(body, dict) and isinstance(body.get("data"), list):
-        return body["data"]
-    if isinstance(body, list):
-        return body
-    raise SourceError(f"Eventee sent neither a list nor {{'data': [...]}} for {path}")
+    return body["data"] if isinstance(body, dict) else body
+
+
+def listing_shape(body: Any) -> str | None:
+    rows = body.get("data") if isinstance(body, dict) else body
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        return "neither a list of objects nor {data: [...]}"
+    return None
+
+
+def content_shape(body: Any) -> str | None:
+    if not isinstance(body, dict) or not body:
+        return "no object of programme lists"
+    if not all(isinstance(body.get(name, []), list) for name in CONTENT_TABLES):
+        return "a programme entry that is not a list"
+    return None
 
 
 def _resource(spec: Table, **kwargs: Any) -> dict[str, Any]:
@@ -91,10 +104,7 @@ def eventee_source(
 
     @dlt.resource(name="content", selected=False)
     def content() -> Iterator[dict[str, Any]]:
-        body = client.get_json("/content")
-        if not isinstance(body, dict):
-            raise SourceError("Eventee sent no object for /content")
-        yield body
+        yield client.get_json("/content", content_shape)
 
     def content_table(spec: Table) -> DltResource:
         def pick(body: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
@@ -106,14 +116,16 @@ def eventee_source(
 
     def listing(spec: Table) -> DltResource:
         def read() -> Iterator[list[dict[str, Any]]]:
-            rows = records(client.get_json(spec.endpoint), spec.endpoint)
+            rows = records(client.get_json(spec.endpoint, listing_shape))
             progress.add(**{f"{spec.name}_read": len(rows)})
             yield rows
 
         return dlt.resource(read, **_resource(spec))
 
     tables = [
-        keyed(content_table(spec) if spec.name in CONTENT_TABLES else listing(spec), spec, progress)
+        loadable(
+            content_table(spec) if spec.name in CONTENT_TABLES else listing(spec), spec, progress
+        )
         for spec in TABLES
     ]
     if salt:

@@ -57,6 +57,7 @@ class LumaResource(VendorResource):
             http=http or http_settings(settings),
             credential_variable=account.credential_variable,
             dlt_secret_key=account.dlt_secret_key,
+            base_url_variable=self.base_url_origin(account),
         )
 
     def source(

@@ -11,7 +11,7 @@ from typing import Any
 from dlt.sources.helpers.rest_client.paginators import SinglePagePaginator
 
 from eventsync_dagster.http import VendorClient
-from eventsync_dagster.luma.source import EVENT_ENTRIES, PAGE_SIZE
+from eventsync_dagster.luma.source import EVENT_ENTRIES, PAGE_SIZE, page_shape
 from eventsync_dagster.luma.tables import EVENTS
 from eventsync_dagster.settings import Settings
 
@@ -33,6 +33,7 @@ def poll(client: VendorClient, settings: Settings) -> tuple[Any, str]:
             params={"after": after, "pagination_limit": PAGE_SIZE},
             paginator=SinglePagePaginator(),
             data_selector=EVENT_ENTRIES,
+            expect=page_shape,
         ),
         [],
     )

@@ -15,20 +15,28 @@ import dlt
 from dlt.common import jsonpath
 from dlt.extract.resource import DltResource
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
-from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 
 from eventsync_dagster import pii
 from eventsync_dagster.budget import SharedBudget, budget_path
-from eventsync_dagster.http import HttpSettings, VendorClient, require_credential
-from eventsync_dagster.keys import keyed
+from eventsync_dagster.http import (
+    BoundedCursor,
+    HttpSettings,
+    RecordUnavailable,
+    VendorClient,
+    require_credential,
+)
 from eventsync_dagster.luma.tables import EVENTS, GUESTS
 from eventsync_dagster.progress import Progress
+from eventsync_dagster.rows import loadable
 from eventsync_dagster.spec import DEFAULT_ACCOUNT
 
 DEFAULT_BASE_URL = "https://public-api.luma.com"
 API_KEY_VARIABLE = "LUMA_API_KEY"
 PAGE_SIZE = 100
 """The largest page Luma accepts."""
+GONE_OR_FOREIGN = (403, 404)
+"""An event's guests answering these: the event was deleted mid-sync (404) or is an external
+`calev-` event the key cannot read (403). That event is skipped, not the step."""
 
 
 def luma_client(
@@ -41,11 +49,13 @@ def luma_client(
     http: HttpSettings | None = None,
     credential_variable: str = API_KEY_VARIABLE,
     dlt_secret_key: str = "sources.luma.api_key",
+    base_url_variable: str = "LUMA_BASE_URL",
 ) -> VendorClient:
     """A client paced at the limit Luma announces for the key, in one budget with every other
     client of that key on the machine (`sources/budget.py`); `requests_per_minute` caps it.
 
-    `credential_variable` and `dlt_secret_key` say where the key comes from, for messages.
+    `credential_variable` and `dlt_secret_key` say where the key comes from, and
+    `base_url_variable` where the URL does, for messages.
     """
     api_key = require_credential(api_key, credential_variable, dlt_secret_key)
     settings = http or HttpSettings()
@@ -55,6 +65,7 @@ def luma_client(
         base_url=base_url,
         auth=APIKeyAuth(name="x-luma-api-key", api_key=api_key, location="header"),
         settings=settings,
+        base_url_variable=base_url_variable,
         budget=SharedBudget(
             budget_path(budget_dir, "luma", base_url, api_key, rate_window_seconds),
             window=rate_window_seconds,
@@ -70,11 +81,29 @@ EVENT_ENTRIES = jsonpath.compile_path("entries[*].event")
 GUEST_ENTRIES = jsonpath.compile_path("entries[*].guest")
 
 
-def _cursor() -> JSONResponseCursorPaginator:
+def _cursor(client: VendorClient, table: str, path: str) -> BoundedCursor:
     # Luma keeps sending a `next_cursor` on the last page: only `has_more` says when to stop.
-    return JSONResponseCursorPaginator(
-        cursor_path=_NEXT_CURSOR, cursor_param="pagination_cursor", has_more_path=_HAS_MORE
+    return BoundedCursor(
+        table,
+        path,
+        client.stats,
+        client.vendor,
+        cursor_path=_NEXT_CURSOR,
+        cursor_param="pagination_cursor",
+        has_more_path=_HAS_MORE,
     )
+
+
+def page_shape(body: Any) -> str | None:
+    """What is wrong with a page of Luma's envelope (`{entries: [...], has_more, next_cursor}`)."""
+    if not isinstance(body, dict):
+        return f"{type(body).__name__} where an object belongs"
+    entries = body.get("entries")
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        return "no list of entries"
+    if "has_more" not in body:
+        return "no has_more"
+    return None
 
 
 def list_events(client: VendorClient, page_size: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
@@ -82,8 +111,9 @@ def list_events(client: VendorClient, page_size: int = PAGE_SIZE) -> Iterator[li
     yield from client.pages(
         EVENTS.endpoint,
         params={"pagination_limit": page_size},
-        paginator=_cursor(),
+        paginator=_cursor(client, EVENTS.name, EVENTS.endpoint),
         data_selector=EVENT_ENTRIES,
+        expect=page_shape,
     )
 
 
@@ -158,22 +188,35 @@ def luma_source(
             if event_id in settled and not full_refresh:
                 progress.add(events_skipped=1)
                 continue
-            for page in client.pages(
-                GUESTS.endpoint,
-                params={"event_api_id": event_id, "pagination_limit": page_size},
-                paginator=_cursor(),
-                data_selector=GUEST_ENTRIES,
-            ):
-                for guest in page:
-                    guest["event_api_id"] = event_id
-                progress.add(guests_read=len(page))
-                yield page
+            paginator = _cursor(client, GUESTS.name, f"{GUESTS.endpoint}?event_api_id={event_id}")
+            try:
+                for page in client.pages(
+                    GUESTS.endpoint,
+                    params={"event_api_id": event_id, "pagination_limit": page_size},
+                    paginator=paginator,
+                    data_selector=GUEST_ENTRIES,
+                    expect=page_shape,
+                    record_statuses=GONE_OR_FOREIGN,
+                ):
+                    for guest in page:
+                        guest["event_api_id"] = event_id
+                    progress.add(guests_read=len(page))
+                    yield page
+            except RecordUnavailable as gone:
+                why = "deleted since it was listed" if gone.status == 404 else "not this key's"
+                client.stats.warn(
+                    GUESTS.name,
+                    f"skipped the guests of event {event_id}: Luma answered {gone.status} "
+                    f"({why}); its other guests were not read",
+                )
+                progress.add(events_skipped_unavailable=1)
+                continue
             progress.add(events_done=1)
-            if ended_before(event, cutoff):
+            if ended_before(event, cutoff) and not paginator.truncated:
                 settled[event_id] = now.isoformat()
 
-    keyed(events, EVENTS, progress)
-    keyed(event_guests, GUESTS, progress)
+    loadable(events, EVENTS, progress)
+    loadable(event_guests, GUESTS, progress)
     if salt:
         pii.protect(event_guests, GUESTS, salt)
     return events, event_guests

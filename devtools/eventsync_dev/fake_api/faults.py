@@ -8,6 +8,15 @@ from typing import Any
 
 # Module-level so Faults stays a plain, copyable dataclass (asdict/replace work).
 _LOCK = threading.Lock()
+DEEP_NESTING = 300
+"""Deeper than orjson (254) and DuckDB's JSON go."""
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": True}
+    for _ in range(depth - 1):
+        value = {"next": value}
+    return value
 
 
 @dataclass
@@ -38,6 +47,20 @@ class Faults:
     meet_at_once: int = 0
     """Hold answers until this many requests are waiting at once (up to 60 s), then switch off:
     shows that clients fetch at the same time."""
+    repeat_cursor: bool = False
+    """Luma pages point back at the first page's cursor, with `has_more` true: never ends."""
+    more_without_cursor: bool = False
+    """Luma pages say `has_more` but send no `next_cursor`."""
+    wrong_shape: int = 0
+    wrong_shape_body: Any = None
+    """A countdown: answer 200 with this JSON body (null, a string, {}, a list) instead."""
+    wrong_shape_paths: tuple[str, ...] = ()
+    guest_status: dict[str, int] = field(default_factory=dict)
+    """event_api_id -> status its guests answer with (404: deleted mid-sync, 403: external)."""
+    trickle_bytes_per_second: float = 0
+    """Send bodies at this pace (0: at once); slow_paths selects the paths."""
+    deep_nesting_every: int = 0
+    """Every k-th Luma event carries a field nested 300 levels deep."""
     luma_rate_limit: int = 0
     luma_rate_window: float = 60.0
     luma_block_seconds: float = 60.0
@@ -59,7 +82,12 @@ class Faults:
     @property
     def shapes_records(self) -> bool:
         """Whether shape() would change anything (lets the server skip copying records)."""
-        return self.null_required_every > 0 or self.null_field_every > 0 or bool(self.extra_fields)
+        return (
+            self.null_required_every > 0
+            or self.null_field_every > 0
+            or self.deep_nesting_every > 0
+            or bool(self.extra_fields)
+        )
 
     def shape(self, records: list[Any], pk: str, start: int = 0) -> list[Any]:
         """Apply the record-level faults to copies, keeping the dataset itself clean.
@@ -77,5 +105,7 @@ class Faults:
                 rec[pk] = None
             if k_field > 0 and pos % k_field == 0 and self.null_field in rec:
                 rec[self.null_field] = None
+            if self.deep_nesting_every > 0 and pos % self.deep_nesting_every == 0:
+                rec["nested_deep"] = _nested(DEEP_NESTING)
             out.append(rec)
         return out

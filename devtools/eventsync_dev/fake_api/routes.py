@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 from .data import Dataset, Record
@@ -36,6 +37,10 @@ def _offset(scope: str, cursor: str) -> int:
     if offset < 0 or _cursor(scope, offset) != cursor:
         raise BadRequest("Invalid pagination_cursor")
     return offset
+
+
+def _phrase(status: int) -> str:
+    return HTTPStatus(status).phrase
 
 
 def _param(query: Query, name: str) -> str | None:
@@ -78,9 +83,12 @@ def _page(
     end = min(offset + limit, len(items))
     first = offset - 1 if faults.duplicate_across_pages and 0 < offset <= len(items) else offset
     rows = items[first:end]
-    more, cursor = end < len(items), _cursor(scope, end)
+    more = end < len(items)
+    cursor: str | None = _cursor(scope, end)
+    if faults.repeat_cursor:
+        more, cursor = True, _cursor(scope, min(limit, len(items)))
     if rows and isinstance(rows[0], str):
-        if not faults.shapes_records:
+        if not faults.shapes_records and not faults.more_without_cursor:
             entries = ",".join(rows)
             body = (
                 f'{{"entries":[{entries}],"has_more":{str(more).lower()},"next_cursor":"{cursor}"}}'
@@ -88,6 +96,8 @@ def _page(
             return 200, body.encode()
         rows = [json.loads(row)["guest"] for row in rows]
     records = faults.shape(rows, "api_id", first)
+    if faults.more_without_cursor:
+        more, cursor = True, None
     return 200, {"entries": [wrap(r) for r in records], "has_more": more, "next_cursor": cursor}
 
 
@@ -116,6 +126,8 @@ def get_guests(data: Dataset, faults: Faults, query: Query) -> Reply:
     event_id = _param(query, "event_api_id")
     if not event_id:
         raise BadRequest("event_api_id is required")
+    if status := faults.guest_status.get(event_id):
+        return status, {"message": _phrase(status)}
     try:
         guests = data.guest_rows(event_id)
     except KeyError:

@@ -204,8 +204,12 @@ class FakeApi:
             self.statuses[(path, status)] += 1
             if 200 <= status < 300:
                 self.ok_total += 1
+        trickle = self.faults.trickle_bytes_per_second
         try:
-            handler.wfile.write(data)
+            if trickle > 0 and Faults.matches(path, self.faults.slow_paths):
+                self._trickle(handler, data, trickle)
+            else:
+                handler.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):  # client gave up; not our error
             handler.close_connection = True
             return
@@ -260,12 +264,24 @@ class FakeApi:
                 status, payload = 400, {"message": str(err)}
             response = _json(status, payload, headers)
 
+        if Faults.matches(path, f.wrong_shape_paths) and f.take("wrong_shape"):
+            return _json(200, json.dumps(f.wrong_shape_body).encode(), headers)
         if f.take("non_json"):
             return 200, b"<html>oops</html>", "text/html; charset=utf-8", headers
         if f.take("truncate_json"):
             status, body, ctype, headers = response
             return status, body[: len(body) // 2], ctype, headers
         return response
+
+    @staticmethod
+    def _trickle(handler: _Handler, data: bytes, per_second: float) -> None:
+        """Headers at once, then the body a byte at a time (each read on the client succeeds)."""
+        head, _, body = data.partition(b"\r\n\r\n")
+        handler.wfile.write(head + b"\r\n\r\n")
+        for i in range(len(body)):
+            handler.wfile.write(body[i : i + 1])
+            handler.wfile.flush()
+            time.sleep(1 / per_second)
 
     def _meet(self, f: Faults) -> None:
         with self._met:
