@@ -9,6 +9,10 @@ seen; the run key is the new fingerprint with that count, so one change is refre
 often the sensor ticks, while a change back to an earlier state is still refreshed (Dagster never
 reuses a run key). A vendor error skips that account with its reason instead of crashing the
 sensor into a retry loop.
+
+Accounts are polled at once, and a tick stops waiting after `EVENTSYNC_SENSOR_TICK_SECONDS`
+(Dagster cancels a tick at 60 s and would lose every account's result); the accounts it did not
+hear back from in time are polled first on the next tick.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import Any
 
 import dagster as dg
 
-from eventsync_dagster.accounts import AccountsFileError, load_accounts
+from eventsync_dagster.accounts import Account, AccountsFileError, load_accounts
 from eventsync_dagster.http import HttpSettings, SourceError, VendorClient
 from eventsync_dagster.resources import VendorResource, http_settings
 from eventsync_dagster.settings import Settings, SettingsError, load_lenient
@@ -35,6 +40,8 @@ Poll = Callable[[VendorClient, Settings], tuple[Any, str]]
 """A vendor's cheap change poll (`<vendor>/poll.py`): one account's upstream state, a summary."""
 Seen = dict[str, tuple[str, int]]
 """Per account: the last fingerprint and how many changes were seen."""
+POLLERS = 8
+"""Accounts polled at the same time by one tick."""
 
 
 def account_run_config(vendor: str, account: str) -> dict[str, object]:
@@ -98,21 +105,28 @@ def fingerprint(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def read_cursor(cursor: str | None) -> Seen:
-    """The cursor's state; a single fingerprint is a cursor from before accounts (`default`)."""
+def read_cursor(cursor: str | None) -> tuple[Seen, list[str]]:
+    """The cursor's fingerprints, and the accounts the last tick could not poll in time.
+
+    Older cursors: a map of accounts alone, or a single fingerprint (from before accounts).
+    """
     if not cursor:
-        return {}
+        return {}, []
     try:
         state = json.loads(cursor)
     except ValueError:
-        return {DEFAULT_ACCOUNT: (cursor, 0)}
+        return {DEFAULT_ACCOUNT: (cursor, 0)}, []
     if "fingerprint" in state:
         state = {DEFAULT_ACCOUNT: state}
-    return {name: (str(s["fingerprint"]), int(s["changes"])) for name, s in state.items()}
+    late = state.get("late", []) if "accounts" in state else []
+    accounts = state.get("accounts", state)
+    seen = {name: (str(s["fingerprint"]), int(s["changes"])) for name, s in accounts.items()}
+    return seen, late
 
 
-def write_cursor(seen: Seen) -> str:
-    return json.dumps({name: {"fingerprint": f, "changes": n} for name, (f, n) in seen.items()})
+def write_cursor(seen: Seen, late: list[str]) -> str:
+    accounts = {name: {"fingerprint": f, "changes": n} for name, (f, n) in seen.items()}
+    return json.dumps({"accounts": accounts, "late": late})
 
 
 def evaluate(
@@ -125,13 +139,33 @@ def evaluate(
         accounts = resource.accounts()
     except (AccountsFileError, SettingsError) as error:
         return dg.SensorResult(skip_reason=f"could not read the settings: {error}")
-    seen = read_cursor(context.cursor)
+    seen, late = read_cursor(context.cursor)
+    accounts = tuple(sorted(accounts, key=lambda a: a.name not in late))
+    http = poll_http(settings)
+    pool = ThreadPoolExecutor(min(POLLERS, len(accounts)), thread_name_prefix=f"{vendor}-poll")
+
+    def poll_one(account: Account) -> tuple[Any, str]:
+        return poll(resource.client(account, http), settings)
+
+    futures: dict[str, Future[tuple[Any, str]]] = {
+        account.name: pool.submit(poll_one, account) for account in accounts
+    }
+    wait(futures.values(), timeout=settings.sensor_tick_seconds)
+    pool.shutdown(wait=False, cancel_futures=True)  # what is still polling ends on its own
     runs: list[dg.RunRequest] = []
     reasons: list[str] = []
+    still_late: list[str] = []
     for account in accounts:
         label = vendor if len(accounts) == 1 else f"{vendor}[{account.name}]"
+        future = futures[account.name]
+        if not future.done() or future.cancelled():
+            still_late.append(account.name)
+            reasons.append(
+                f"{label} not polled within {settings.sensor_tick_seconds:g}s: first next tick"
+            )
+            continue
         try:
-            state, summary = poll(resource.client(account, poll_http(settings)), settings)
+            state, summary = future.result()
             current = fingerprint(state)
         except SourceError as error:
             reasons.append(f"could not poll {label}: {error}")
@@ -151,9 +185,10 @@ def evaluate(
                 )
             )
         seen[account.name] = (current, changes)
+    cursor = write_cursor(seen, still_late)
     if runs:
-        return dg.SensorResult(run_requests=runs, cursor=write_cursor(seen))
-    return dg.SensorResult(skip_reason="; ".join(reasons), cursor=write_cursor(seen))
+        return dg.SensorResult(run_requests=runs, cursor=cursor)
+    return dg.SensorResult(skip_reason="; ".join(reasons), cursor=cursor)
 
 
 def change_sensor(

@@ -289,10 +289,10 @@ class VendorClient:
                 body = orjson.loads(response.content)
             except orjson.JSONDecodeError as error:
                 raise BadBody(
-                    f"a body that is not JSON (truncated or an error page): {error}"
+                    f"a body that is not JSON (truncated or an error page: {error})"
                 ) from None
             if problem := expect(body):
-                raise BadBody(f"a body of the wrong shape: {problem}")
+                raise BadBody(f"a body of the wrong shape ({problem})")
             response.json = lambda **_: body  # type: ignore[method-assign]
 
         return check

@@ -430,6 +430,18 @@ class Settings(BaseModel):
         "an IANA timezone name such as UTC or Europe/Prague",
         "the schedules' timezone",
     )
+    sensor_tick_seconds: float = _setting(
+        "EVENTSYNC_SENSOR_TICK_SECONDS",
+        50.0,
+        "Schedules and sensors",
+        """How long a change sensor's tick waits for its accounts' polls (Dagster cancels a tick at
+        60 s); accounts not heard from go first next tick.""",
+        "a number of seconds above 0 and below 60",
+        "how long a sensor tick waits for its polls (Dagster stops a tick at 60 s)",
+        gt=0,
+        lt=60,
+        allow_inf_nan=False,
+    )
     sensor_interval_seconds: int = _setting(
         "EVENTSYNC_SENSOR_INTERVAL_SECONDS",
         300,
