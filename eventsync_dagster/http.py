@@ -38,6 +38,8 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 USER_AGENT = "eventsync-dagster/0.1 (+https://github.com/eventsync/eventsync_dagster)"
 
 
+ALL = "*"
+"""A listing of the account's whole table (see `RequestStats.complete`)."""
 MAX_PAGES = 20_000
 """Pages one listing may take (2,000,000 records at Luma's 100 a page); more means a server that
 never says the listing ended."""
@@ -116,6 +118,9 @@ class RequestStats:
     """Time spent in the rate limiter and in `Retry-After` waits."""
     rejected: Counter[str] = field(default_factory=Counter)
     """Records dropped per table because their key was null or empty (see `rows.py`)."""
+    complete: dict[str, set[str]] = field(default_factory=dict)
+    """Per table, the listings read completely: `ALL` (the account's whole table) or parent
+    ids (one event's guests). Only these may mark rows deleted (deletions.py)."""
     warnings: dict[str, list[str]] = field(default_factory=dict)
     """Per table, what a person should know although the run succeeded: listings cut short,
     records skipped. A listing named here was not read completely."""
@@ -132,6 +137,10 @@ class RequestStats:
         with self._lock:
             self.rejected[table] += 1
             return self.rejected[table]
+
+    def read_completely(self, table: str, scope: str) -> None:
+        with self._lock:
+            self.complete.setdefault(table, set()).add(scope)
 
     def warn(self, table: str, message: str) -> None:
         with self._lock:

@@ -16,11 +16,13 @@ from dlt.common.schema import Schema
 from dlt.destinations.sql_client import SqlClientBase
 
 from eventsync_dagster.accounts import Account, AccountsFileError
+from eventsync_dagster.deletions import Vanished
 from eventsync_dagster.http import RequestStats, SourceError
 from eventsync_dagster.resources import VendorResource, WarehouseResource
 from eventsync_dagster.settings import SettingsError, load_lenient
+from eventsync_dagster.settings import load as load_settings
 from eventsync_dagster.spec import ACCOUNT, Table
-from eventsync_dagster.tables import table
+from eventsync_dagster.tables import table, vendor_tables
 from eventsync_dagster.warehouse import Synced, Warehouse, WarehouseBusy, query, row_counts
 
 OWNERS = ["team:data-platform"]
@@ -201,16 +203,22 @@ def load(
     try:
         warehouse = warehouse_resource.warehouse()
         accounts = vendor.accounts()
+        hard_delete = load_settings().hard_delete
     except Exception as error:
         if (cause := _root_cause(error)) is None:
             raise
         _fail(context, str(cause), getattr(cause, "transient", False))
     selected = tuple(key.path[-1] for key in context.selected_asset_keys)
 
+    specs = [table(vendor.vendor, name) for name in selected]
+    children = [t for t in vendor_tables(vendor.vendor) if t.parent and t not in specs]
+
     def sync(account: Account) -> tuple[Synced, RequestStats]:
         client = vendor.client(account)
         source = vendor.source(client, account, context.log.info).with_resources(*selected)
-        return warehouse.sync(source, account.name, context.log.info), client.stats
+        # Read when the load is done, so it holds what the source found complete.
+        vanished = Vanished(specs, children, account.name, client.stats.complete, hard_delete)
+        return warehouse.sync(source, account.name, context.log.info, vanished), client.stats
 
     with ThreadPoolExecutor(len(accounts), thread_name_prefix=f"{vendor.vendor}-account") as pool:
         futures = {account: pool.submit(sync, account) for account in accounts}
@@ -229,7 +237,6 @@ def load(
     if done:
         total = RequestStats.total([stats for _, stats in done.values()])
         load_ids = [load_id for synced, _ in done.values() for load_id in synced.load_ids]
-        specs = [table(vendor.vendor, name) for name in selected]
         with warehouse.sql(vendor.vendor, context.log.info) as sql:
             counts = row_counts(sql, (t.name for t in specs))
             previews = {t.name: preview(sql, t, load_ids) for t in specs}
@@ -246,6 +253,7 @@ def load(
                 metadata={
                     "rows_loaded": sum(by_account.values()),
                     "rows_loaded_by_account": by_account,
+                    "rows_vanished": sum(s.vanished.get(t.name, 0) for s, _ in done.values()),
                     "dagster/row_count": counts[t.name],
                     "dagster/column_schema": landed_columns(t, schemas),
                     "dagster/table_name": f"{t.vendor}.{t.name}",

@@ -22,6 +22,8 @@ from dlt.common.schema.typing import TColumnSchema, TDataType
 TEXT, BIGINT, TIMESTAMP, JSON = "text", "bigint", "timestamp", "json"
 ACCOUNT = "account"
 """The column naming the account (calendar or event) a row came from: see accounts.py."""
+DELETED_AT = "_deleted_at"
+"""When the row vanished from a listing the sync read completely (null: still listed)."""
 DEFAULT_ACCOUNT = "default"
 EMAIL, PHONE = "email", "phone"
 """How a personal field is normalised before it is hashed (pii.py)."""
@@ -54,6 +56,15 @@ class Table:
         return tuple(dict.fromkeys(target.split(".")[0] for target in self.references.values()))
 
     @property
+    def parent(self) -> tuple[str, str] | None:
+        """(key column, parent table) when the table is listed per parent row (guests per
+        event): a listing is then complete for one parent at a time."""
+        for column, target in self.references.items():
+            if column in self.natural_key:
+                return column, target.split(".")[0]
+        return None
+
+    @property
     def primary_key(self) -> tuple[str, ...]:
         return (ACCOUNT, *self.natural_key)
 
@@ -68,8 +79,14 @@ class Table:
     def dlt_columns(self) -> dict[str, TColumnSchema]:
         """Column hints for dlt: types, and nullability of the key and required fields."""
         return {
-            name: {"data_type": cast(TDataType, data_type), "nullable": name not in self.not_null}
-            for name, data_type in self.columns.items()
+            **{
+                name: {
+                    "data_type": cast(TDataType, data_type),
+                    "nullable": name not in self.not_null,
+                }
+                for name, data_type in self.columns.items()
+            },
+            DELETED_AT: {"data_type": "timestamp", "nullable": True},
         }
 
 

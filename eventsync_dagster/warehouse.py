@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,6 +44,7 @@ from dlt.extract.source import DltSource
 from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 
+from eventsync_dagster.deletions import Vanished
 from eventsync_dagster.settings import Settings
 from eventsync_dagster.settings import load as load_settings
 
@@ -99,6 +100,8 @@ class Synced:
     load_ids: list[str]
     schema: Schema | None
     """The vendor's dlt schema after the load: each table's columns as they landed."""
+    vanished: dict[str, int] = field(default_factory=dict)
+    """Rows per table found gone from a complete listing (marked or deleted)."""
 
 
 @dataclass(frozen=True)
@@ -168,23 +171,37 @@ class Warehouse:
         source: DltSource,
         account: str = DEFAULT_ACCOUNT,
         log: Log | None = None,
+        vanished: Vanished | None = None,
     ) -> Synced:
         """One account's dlt run in the run model above: what dlt's `pipeline.run` does, with
         the warehouse held only to restore state and to load, never while fetching.
 
         dagster-dlt's `run` is one `pipeline.run` call, which would hold the lock over every
-        request of a sync; hence the steps one by one here.
+        request of a sync; hence the steps one by one here. `vanished` marks, in the same hold,
+        what the source's complete listings no longer hold (deletions.py).
         """
         with self.pipeline(source.name, account) as pipeline:
             self.write(pipeline, pipeline.sync_destination, log)
             pipeline.extract(source, loader_file_format=self.loader_file_format)
             normalized = pipeline.normalize()
-            info = self.write(pipeline, pipeline.load, log)
-            info.raise_on_failed_jobs()
+            load_ids: list[str] = []
+
+            def load() -> dict[str, int]:
+                # Retried while a reader holds the file: a load already done loads nothing more.
+                info = pipeline.load()
+                info.raise_on_failed_jobs()
+                load_ids.extend(info.loads_ids)
+                if vanished is None:
+                    return {}
+                with pipeline.sql_client() as sql:
+                    return vanished.apply(sql, load_ids)
+
+            gone = self.write(pipeline, load, log)
             return Synced(
                 rows=dict(normalized.row_counts) if normalized else {},
-                load_ids=list(info.loads_ids),
+                load_ids=load_ids,
                 schema=pipeline.default_schema if pipeline.default_schema_name else None,
+                vanished=gone,
             )
 
     @property

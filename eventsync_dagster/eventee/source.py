@@ -18,6 +18,7 @@ from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 from eventsync_dagster import pii
 from eventsync_dagster.eventee.tables import CONTENT_TABLES, TABLES
 from eventsync_dagster.http import (
+    ALL,
     HttpSettings,
     VendorClient,
     require_credential,
@@ -111,6 +112,7 @@ def eventee_source(
             rows = body.get(spec.name) or []
             progress.add(**{f"{spec.name}_read": len(rows)})
             yield rows
+            client.stats.read_completely(spec.name, ALL)
 
         return dlt.transformer(pick, data_from=content, **_resource(spec))
 
@@ -119,6 +121,7 @@ def eventee_source(
             rows = records(client.get_json(spec.endpoint, listing_shape))
             progress.add(**{f"{spec.name}_read": len(rows)})
             yield rows
+            client.stats.read_completely(spec.name, ALL)
 
         return dlt.resource(read, **_resource(spec))
 

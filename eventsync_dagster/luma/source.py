@@ -19,6 +19,7 @@ from dlt.sources.helpers.rest_client.auth import APIKeyAuth
 from eventsync_dagster import pii
 from eventsync_dagster.budget import SharedBudget, budget_path
 from eventsync_dagster.http import (
+    ALL,
     BoundedCursor,
     HttpSettings,
     RecordUnavailable,
@@ -108,13 +109,16 @@ def page_shape(body: Any) -> str | None:
 
 def list_events(client: VendorClient, page_size: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
     """Pages of events, as `entries[*].event`."""
+    paginator = _cursor(client, EVENTS.name, EVENTS.endpoint)
     yield from client.pages(
         EVENTS.endpoint,
         params={"pagination_limit": page_size},
-        paginator=_cursor(client, EVENTS.name, EVENTS.endpoint),
+        paginator=paginator,
         data_selector=EVENT_ENTRIES,
         expect=page_shape,
     )
+    if not paginator.truncated:
+        client.stats.read_completely(EVENTS.name, ALL)
 
 
 def ended_before(event: dict[str, Any], cutoff: datetime) -> bool:
@@ -212,7 +216,10 @@ def luma_source(
                 progress.add(events_skipped_unavailable=1)
                 continue
             progress.add(events_done=1)
-            if ended_before(event, cutoff) and not paginator.truncated:
+            if paginator.truncated:
+                continue
+            client.stats.read_completely(GUESTS.name, event_id)
+            if ended_before(event, cutoff):
                 settled[event_id] = now.isoformat()
 
     loadable(events, EVENTS, progress)
