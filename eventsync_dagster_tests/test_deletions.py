@@ -5,11 +5,12 @@ short marks nothing. Real runs on DuckDB and on PostgreSQL, the vendor changed b
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
 
-from eventsync_dagster_tests.conftest import failure_messages, materialize, warehouse_sql
+from eventsync_dagster_tests.conftest import REPO, failure_messages, materialize, warehouse_sql
 from eventsync_dev.fake_api import Dataset, FakeApi
 
 LUMA = ("luma/events", "luma/event_guests")
@@ -66,6 +67,13 @@ def test_vanished_rows_are_marked_and_unmarked_when_they_come_back(
     assert live("luma", "event_guests") == (DATASET["events"] - 1) * 3 - 1
     assert deleted("eventee", "participants") == {(participant["email"],)}
     assert deleted("eventee", "halls") == {(str(hall["id"]),)}
+
+    # The README's query of current rows: the deleted event is gone, the other one lost a guest.
+    section = (REPO / "README.md").read_text().split("### Deletions", 1)[1]
+    (readme_sql,) = re.findall(r"```sql\n(.*?)```", section.split("\n## ", 1)[0], re.DOTALL)
+    guests = {str(event): int(n) for event, _, n in warehouse_sql("luma", readme_sql)}
+    assert len(guests) == DATASET["events"] - 1 and gone_event not in guests
+    assert guests[other] == 2
 
     data.guests(other).append(left)  # the guest comes back
     data.participants.append(participant)
