@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
-.PHONY: demo test lint dev clean lock
+.PHONY: demo test lint dev stop clean lock
 
 # The package with its dev extra, and the fake APIs and demo beside it (devtools/, not shipped),
 # at the versions in constraints.txt (the ones the tests passed with).
@@ -38,12 +38,22 @@ lint: $(INSTALLED)
 	$(BIN)/mypy eventsync_dagster devtools/eventsync_dev
 
 # The destination tests also run against PostgreSQL: scripts/postgres.sh installs Debian's server
-# if it is missing and starts one on 127.0.0.1 (`make test POSTGRES=0` runs DuckDB only).
+# if it is missing and starts one on 127.0.0.1 (`make test POSTGRES=0` runs DuckDB only). It stays
+# up afterwards, and `make test` says so: the next run and single tests reuse it, and another
+# checkout's `make test` on this machine may be using it at that moment (stopping it at the end
+# would kill that run). `make stop` stops it.
 POSTGRES ?= 1
 
 test: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml lint
 	if [ "$(POSTGRES)" = 1 ]; then url=$$(bash scripts/postgres.sh) || exit 1; fi; \
-	EVENTSYNC_TEST_POSTGRES=$$url $(BIN)/python -m pytest
+	EVENTSYNC_TEST_POSTGRES=$$url $(BIN)/python -m pytest; status=$$?; \
+	if [ -n "$$url" ]; then echo "PostgreSQL is still running at $$url; \`make stop\` stops it"; fi; \
+	exit $$status
+
+# Everything `make test` leaves running: the tests' PostgreSQL (the fake APIs and Dagster's
+# processes of the tests end with their test).
+stop:
+	bash scripts/postgres.sh stop
 
 dev: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg dev

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from eventsync_dev.fake_api import Dataset, FakeApi, Faults
+from eventsync_dev.fake_api.server import LUMA_API_KEY
 
 
 class BenchApi(FakeApi):
@@ -31,7 +32,7 @@ def start_fake(
     guests_per_event: int,
     participants: int = 0,
     faults: Faults | None = None,
-    luma_api_key: str = "luma-test-key",
+    luma_api_key: str = LUMA_API_KEY,
 ) -> BenchApi:
     """A started fake with every guest page generated now, not on the first contender."""
     dataset = Dataset(events=events, guests_per_event=guests_per_event, participants=participants)

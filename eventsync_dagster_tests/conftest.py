@@ -1,15 +1,21 @@
 """Fixtures: the fake API on 127.0.0.1, a project environment pointing at it, a temp warehouse."""
 
+import contextlib
 import os
 import shutil
+import signal
+import socket
+import subprocess
+import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import duckdb
 import pytest
+import requests
 
 from eventsync_dagster.warehouse import Warehouse, query
 from eventsync_dev.demo import demo_environment
@@ -193,3 +199,58 @@ def warehouse_sql(vendor: str, statement: str) -> list[Sequence[Any]]:
     """A statement on whichever warehouse the environment names, through dlt's SQL client."""
     with Warehouse.from_env().sql(vendor) as sql:
         return query(sql, statement.format(dataset=sql.fully_qualified_dataset_name()))
+
+
+# -- Dagster's processes: webserver, daemon, code server ---------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(
+    command: list[str], cwd: Path, log: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """A process (default: with the test's environment) in a process group of its own."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=dict(os.environ if env is None else env),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """End processes and all they started (code servers, runs): each one's process group.
+
+    Dagster's processes may ignore SIGTERM: SIGKILL follows a short grace, for the whole group
+    even when its leader has exited.
+    """
+    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 10.0)):
+        for process in processes:
+            with contextlib.suppress(ProcessLookupError):  # that whole group is gone
+                os.killpg(process.pid, sig)
+        deadline = time.monotonic() + grace
+        for process in processes:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+
+
+def tail(log: Path, lines: int = 40) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
+
+
+def graphql(url: str, query: str, **variables: Any) -> dict[str, Any]:
+    response = requests.post(
+        f"{url}/graphql", json={"query": query, "variables": variables}, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert not body.get("errors"), body["errors"]
+    return body["data"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import re
 import subprocess
 import sys
 import time
@@ -16,6 +18,7 @@ import pytest
 import requests
 
 from eventsync_dev.fake_api import Dataset, FakeApi, Faults
+from eventsync_dev.fake_api.__main__ import parser
 
 LUMA_KEY, EVENTEE_TOKEN = "luma-test-key", "eventee-test-token"
 EVENTS, GUESTS = "/v1/calendar/list-events", "/v1/event/get-guests"
@@ -469,3 +472,30 @@ def test_cli_serves_until_terminated(tmp_path: Path) -> None:
     assert proc.returncode == 0
     assert f"luma_base_url=http://127.0.0.1:{port}" in out
     assert f"eventee_base_url=http://127.0.0.1:{port}/public/v1" in out
+
+
+def help_defaults(module: str) -> dict[str, str]:
+    """Each option's default as `python -m <module> --help` shows it."""
+    env = {**os.environ, "COLUMNS": "200"}  # no value broken over two lines
+    out = subprocess.run(
+        [sys.executable, "-m", module, "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    options = re.split(r"\n(?=  -)|\n\n", out.split("options:", 1)[1])  # each with its help
+    found = (re.fullmatch(r"(--[\w-]+)\b.*\(default: (.*)\)", " ".join(o.split())) for o in options)
+    return dict(match.groups() for match in found if match)
+
+
+def test_cli_help_shows_every_default_and_the_demo_serves_the_same_data() -> None:
+    defaults = {
+        f"--{k.replace('_', '-')}": str(v) for k, v in vars(parser().parse_args([])).items()
+    }
+    shown = help_defaults("eventsync_dev.fake_api")
+    assert shown == defaults  # every option, with its default
+    assert (shown["--host"], shown["--port"]) == ("127.0.0.1", "8765")
+    assert (shown["--luma-api-key"], shown["--eventee-api-token"]) == (LUMA_KEY, EVENTEE_TOKEN)
+    data = {"--events", "--guests-per-event", "--participants", "--seed"}
+    assert help_defaults("eventsync_dev.demo") == {k: shown[k] for k in data}

@@ -6,10 +6,6 @@ sensor, and runs "Materialize all" as the UI's button does, in a process of its 
 fake API.
 """
 
-import contextlib
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from eventsync_dagster_tests.conftest import REPO, count
+from eventsync_dagster_tests.conftest import REPO, count, free_port, graphql, start, stop, tail
 from eventsync_dev.fake_api import FakeApi
 
 STARTUP_SECONDS = 60
@@ -152,52 +148,6 @@ query Events($runId: ID!, $cursor: String) {
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def graphql(url: str, query: str, **variables: Any) -> dict[str, Any]:
-    response = requests.post(
-        f"{url}/graphql", json={"query": query, "variables": variables}, timeout=60
-    )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert not body.get("errors"), body["errors"]
-    return body["data"]
-
-
-def stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    """End processes and all they started (code servers, runs): each one's process group.
-
-    Dagster's processes may ignore SIGTERM: SIGKILL follows a short grace, for the whole group
-    even when its leader has exited.
-    """
-    for sig, grace in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 10.0)):
-        for process in processes:
-            with contextlib.suppress(ProcessLookupError):  # that whole group is gone
-                os.killpg(process.pid, sig)
-        deadline = time.monotonic() + grace
-        for process in processes:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=max(0.0, deadline - time.monotonic()))
-
-
-def start(command: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
-    """A Dagster process with the project's environment, in a process group of its own."""
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=dict(os.environ),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
 def location_loaded(url: str) -> bool:
     """True once the code location has loaded; a location that fails to load fails the test."""
     try:
@@ -215,10 +165,6 @@ def location_loaded(url: str) -> bool:
         loaded = entry["locationOrLoadError"]
         assert loaded["__typename"] == "RepositoryLocation", "\n".join(loaded.get("stack", []))
     return True
-
-
-def tail(log: Path, lines: int = 40) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
 
 
 def wait_until_loaded(url: str, process: subprocess.Popen[bytes], log: Path) -> None:

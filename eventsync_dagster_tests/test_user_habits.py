@@ -5,11 +5,22 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 
 import dagster as dg
+import psycopg2
+import pytest
 
-from eventsync_dagster_tests.conftest import REPO, count, failure_messages, materialize
+from eventsync_dagster_tests.conftest import (
+    POSTGRES_URL,
+    REPO,
+    count,
+    failure_messages,
+    free_port,
+    materialize,
+)
 from eventsync_dev.fake_api import FakeApi
 
 PACKAGE = REPO / "eventsync_dagster"
@@ -133,3 +144,29 @@ def test_progress_is_not_logged_per_request_by_default(project_env: dict[str, st
         e.user_message for e in instance.all_logs(result.run_id) if "requests," in e.user_message
     ]
     assert len(lines) <= 4  # a summary per step, and a progress line at most every 10 s
+
+
+def test_make_stop_stops_the_tests_postgres_and_only_it() -> None:
+    """`make test` leaves its PostgreSQL up for the next run; `make stop` ends it (a second one
+    here, on another port and folder, so the server of a run in progress is left alone)."""
+    if not POSTGRES_URL:
+        pytest.skip("EVENTSYNC_TEST_POSTGRES is not set: PostgreSQL is not installed here")
+    folder = Path(tempfile.gettempdir()) / f"eventsync-postgres-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "EVENTSYNC_PG_PORT": str(free_port()), "EVENTSYNC_PG_DIR": str(folder)}
+
+    def run(*command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            command, cwd=REPO, env=env, capture_output=True, text=True, check=True, timeout=120
+        )
+
+    try:
+        url = run("bash", "scripts/postgres.sh").stdout.strip()
+        psycopg2.connect(url).close()
+        assert run("bash", "scripts/postgres.sh").stdout.strip() == url  # reused
+        assert f"stopped PostgreSQL at {url}" in run("make", "-s", "stop").stderr
+        with pytest.raises(psycopg2.OperationalError):
+            psycopg2.connect(url, connect_timeout=5)
+        assert not folder.exists()
+        psycopg2.connect(POSTGRES_URL).close()  # the tests' own server is still up
+    finally:
+        run("bash", "scripts/postgres.sh", "stop")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from eventsync_dagster.tables import VENDORS, vendor_tables
 from eventsync_dagster.warehouse import Warehouse, row_counts
-from eventsync_dev.fake_api import Dataset, FakeApi
+from eventsync_dev.fake_api import FakeApi
+from eventsync_dev.fake_api.options import HelpFormatter, add_data_options, dataset
 
 
 def demo_environment(api: FakeApi) -> dict[str, str]:
@@ -37,16 +38,13 @@ def table_counts(warehouse: Warehouse) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=40)
-    parser.add_argument("--guests-per-event", type=int, default=25)
-    parser.add_argument("--participants", type=int, default=200)
-    args = parser.parse_args(argv)
-    dataset = Dataset(
-        events=args.events, guests_per_event=args.guests_per_event, participants=args.participants
+    parser = argparse.ArgumentParser(
+        prog="python -m eventsync_dev.demo", description=__doc__, formatter_class=HelpFormatter
     )
+    add_data_options(parser)
+    args = parser.parse_args(argv)
     warehouse = Warehouse.from_env()
-    with FakeApi(dataset=dataset) as api, tempfile.TemporaryDirectory() as elsewhere:
+    with FakeApi(dataset=dataset(args)) as api, tempfile.TemporaryDirectory() as elsewhere:
         print(f"fake API on {api.luma_base_url}", flush=True)
         env = {
             **os.environ,

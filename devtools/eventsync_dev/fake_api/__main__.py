@@ -8,36 +8,46 @@ import signal
 import threading
 from pathlib import Path
 
-from .data import Dataset
 from .faults import Faults
-from .server import FakeApi
+from .options import HelpFormatter, add_data_options, dataset
+from .server import EVENTEE_API_TOKEN, LUMA_API_KEY, FakeApi
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m eventsync_dev.fake_api",
+        description=__doc__,
+        formatter_class=HelpFormatter,
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    p.add_argument("--luma-api-key", default=LUMA_API_KEY, help="the only Luma key accepted")
+    p.add_argument(
+        "--eventee-api-token", default=EVENTEE_API_TOKEN, help="the only Eventee token accepted"
+    )
+    add_data_options(p)
+    faults = p.add_argument_group("faults")
+    faults.add_argument(
+        "--luma-rate-limit", type=int, default=0, help="Luma requests per window and key, 0 = off"
+    )
+    faults.add_argument(
+        "--luma-rate-window", type=float, default=60.0, help="the rate limit's window, seconds"
+    )
+    faults.add_argument(
+        "--luma-block-seconds", type=float, default=60.0, help="how long a key past it gets 429s"
+    )
+    faults.add_argument(
+        "--eventee-bare-lists", action="store_true", help="Eventee lists without {data: }"
+    )
+    p.add_argument("--ready-file", type=Path, help="write the port here once listening")
+    p.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eventsync_dev.fake_api", description=__doc__)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
-    p.add_argument("--events", type=int, default=20)
-    p.add_argument("--guests-per-event", type=int, default=10)
-    p.add_argument("--participants", type=int, default=50)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--luma-api-key", default="luma-test-key")
-    p.add_argument("--eventee-api-token", default="eventee-test-token")
-    p.add_argument("--luma-rate-limit", type=int, default=0, help="requests per window, 0 = off")
-    p.add_argument("--luma-rate-window", type=float, default=60.0)
-    p.add_argument("--luma-block-seconds", type=float, default=60.0)
-    p.add_argument("--eventee-bare-lists", action="store_true", help="lists without {data: }")
-    p.add_argument("--ready-file", type=Path, help="write the port here once listening")
-    p.add_argument("--verbose", action="store_true", help="log every request to stderr")
-    args = p.parse_args(argv)
-
+    args = parser().parse_args(argv)
     api = FakeApi(
-        dataset=Dataset(
-            events=args.events,
-            guests_per_event=args.guests_per_event,
-            participants=args.participants,
-            seed=args.seed,
-        ),
+        dataset=dataset(args),
         luma_api_key=args.luma_api_key,
         eventee_api_token=args.eventee_api_token,
         faults=Faults(

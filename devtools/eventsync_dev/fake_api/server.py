@@ -28,6 +28,10 @@ from .faults import Faults
 Headers = dict[str, str]
 Response = tuple[int, bytes, str, Headers]
 JSON = "application/json"
+LUMA_API_KEY = "luma-test-key"
+"""The one Luma key the fake accepts unless told another (the fake's, not a secret)."""
+EVENTEE_API_TOKEN = "eventee-test-token"
+"""Likewise, Eventee's one token."""
 
 
 def _json(status: int, payload: Any, headers: Headers | None = None) -> Response:
@@ -88,8 +92,8 @@ class FakeApi:
     def __init__(
         self,
         dataset: Dataset | None = None,
-        luma_api_key: str = "luma-test-key",
-        eventee_api_token: str = "eventee-test-token",
+        luma_api_key: str = LUMA_API_KEY,
+        eventee_api_token: str = EVENTEE_API_TOKEN,
         faults: Faults | None = None,
         port: int = 0,
         host: str = "127.0.0.1",
