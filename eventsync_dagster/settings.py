@@ -27,6 +27,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from croniter import croniter  # type: ignore[import-untyped]  # a dlt dependency, no stubs
+from dlt.common.destination.reference import Destination
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -94,8 +95,13 @@ def _credential(value: SecretStr | None) -> SecretStr | None:
 
 
 def _destination(value: str) -> str:
+    """A name dlt resolves (a typo would otherwise fail deep inside dlt, with its traceback)."""
     if not _DESTINATION.fullmatch(value):
         raise ValueError("not a destination name")
+    try:
+        Destination.from_reference(value)
+    except Exception:
+        raise ValueError("not a dlt destination") from None
     return value
 
 

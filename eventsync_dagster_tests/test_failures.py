@@ -7,6 +7,9 @@ step retries for what a later attempt can fix and none for what a person must.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +33,7 @@ from eventsync_dev.fake_api import Dataset, FakeApi
 EVENTS, GUESTS = "/v1/calendar/list-events", "/v1/event/get-guests"
 PARTICIPANTS = "/public/v1/participants"
 DATASET: dict[str, int] = {"events": 12, "guests_per_event": 4, "participants": 6}
+DEFINITIONS = "eventsync_dagster.definitions"
 
 
 @pytest.fixture
@@ -273,3 +277,27 @@ def test_a_sensor_tick_ends_within_its_budget_and_late_accounts_go_first_next(
         assert second.skip_message is not None
         assert second.skip_message.startswith("first poll: recorded luma[slow]'s state")
         assert "luma[quick] unchanged" in second.skip_message
+
+
+# -- bad settings ----------------------------------------------------------------------------
+
+
+def test_bad_settings_fail_the_run_in_one_line_and_never_the_definitions(
+    project_env: dict[str, str], fake_api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = {"EVENTSYNC_DESTINATION": "duckdbx", "EVENTSYNC_LOCK_TIMEOUT_SECONDS": "1h"}
+    for name, value in bad.items():
+        monkeypatch.setenv(name, value)
+    validated = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-m", DEFINITIONS],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **bad},
+    )
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    result = materialize("eventee/partners")
+    message = one_line(result)
+    assert all(name in message for name in bad), message
+    assert step_retries(result) == 0
+    assert sum(fake_api.counts.values()) == 0
