@@ -44,6 +44,7 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
 
 def loadable(resource: DltResource, table: Table, progress: Progress) -> DltResource:
     name = f"{progress.vendor}.{table.name}"
+    flattened: set[str] = set()
 
     def stamp(record: dict[str, Any]) -> dict[str, Any]:
         record[ACCOUNT] = progress.account
@@ -62,10 +63,12 @@ def loadable(resource: DltResource, table: Table, progress: Progress) -> DltReso
                 except RecursionError:  # deeper than Python serialises: no safe form to keep
                     key = ", ".join(str(record.get(c)) for c in table.natural_key)
                     return _reject(f"{name}: rejected record ({key}): {column} nests too deep")
-                progress.log(
-                    f"{name}: stored {column} of one record as a JSON string: it nests deeper "
-                    f"than {MAX_DEPTH} levels"
-                )
+                if column not in flattened:  # said once per column
+                    flattened.add(column)
+                    progress.log(
+                        f"{name}: stored {column} as a JSON string where it nests deeper than "
+                        f"{MAX_DEPTH} levels"
+                    )
         return True
 
     def _reject(message: str) -> bool:
