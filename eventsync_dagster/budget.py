@@ -157,19 +157,18 @@ class SharedBudget:
                 if missing > 0:
                     db.executemany("INSERT INTO sent VALUES (?)", [(now,)] * missing)
 
-    def block(self, seconds: float) -> float:
-        """A 429: no process sends on this key for `seconds` (capped); return the pause."""
+    def block(self, seconds: float) -> None:
+        """A 429: no process sends on this key for `seconds` (capped)."""
         with self._transaction() as db:
-            return self._block(db, time.time(), seconds)
+            self._block(db, time.time(), seconds)
 
-    def _block(self, db: sqlite3.Connection, now: float, seconds: float) -> float:
+    def _block(self, db: sqlite3.Connection, now: float, seconds: float) -> None:
         pause = min(max(seconds, 0.0), self.max_wait)
         db.execute(
             "INSERT INTO key VALUES ('blocked_until', ?) "
             "ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
             (now + pause,),
         )
-        return pause
 
 
 class _Transaction:
