@@ -1,7 +1,8 @@
 """Asset checks for every table, built from the table spec: a new table gets them for free.
 
-Each table has one check op with the checks only this project can write: primary key unique and
-required fields present (blocking: a failure stops downstream assets of the same run). They read
+Each table has one check op with the checks only this project can write: primary key unique (over
+every row) and required fields present (in live rows: a row the vendor deleted is history), both
+blocking: a failure stops downstream assets of the same run. They read
 the warehouse through dlt's SQL client, so they run unchanged on any dlt SQL destination. Schema
 drift is Dagster's own `build_column_schema_change_checks` on the `dagster/column_schema` each
 materialization records (the columns as they landed, every account's included); freshness is a
@@ -17,7 +18,7 @@ from dlt.destinations.sql_client import SqlClientBase
 
 from eventsync_dagster.ingest import asset_key
 from eventsync_dagster.resources import WarehouseResource
-from eventsync_dagster.spec import ACCOUNT, Table
+from eventsync_dagster.spec import ACCOUNT, DELETED_AT, Table
 from eventsync_dagster.tables import TABLES
 from eventsync_dagster.warehouse import query
 
@@ -48,6 +49,7 @@ class TableProbe:
     def __init__(self, sql: SqlClientBase[Any], t: Table) -> None:
         self.sql, self.t = sql, t
         self.name = sql.make_qualified_table_name(t.name)
+        self.live = f"{sql.escape_column_name(DELETED_AT)} IS NULL"
         self.exists = bool(
             query(
                 sql,
@@ -94,12 +96,13 @@ class TableProbe:
                 f"sum(CASE WHEN {self.sql.escape_column_name(f)} IS NULL THEN 1 ELSE 0 END)"
                 for f in checked
             )
-            row = query(self.sql, f"SELECT {sums} FROM {self.name}")[0]
+            row = query(self.sql, f"SELECT {sums} FROM {self.name} WHERE {self.live}")[0]
             counts |= {f: int(n or 0) for f, n in zip(checked, row, strict=True)}
         sample: list[str] = []
         by_account: dict[str, int] = {}
         if any(n > 0 for n in counts.values()):
-            where = " OR ".join(f"{self.sql.escape_column_name(f)} IS NULL" for f in checked)
+            nulls = " OR ".join(f"{self.sql.escape_column_name(f)} IS NULL" for f in checked)
+            where = f"({nulls}) AND {self.live}"
             keys = self._columns(self.t.primary_key)
             offending = f"SELECT {keys} FROM {self.name} WHERE {where}"
             sample = [_key(row) for row in query(self.sql, f"{offending} LIMIT {SAMPLE_SIZE}")]

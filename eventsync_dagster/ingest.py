@@ -22,7 +22,13 @@ from eventsync_dagster.settings import SettingsError, load_lenient
 from eventsync_dagster.settings import load as load_settings
 from eventsync_dagster.spec import ACCOUNT, Table
 from eventsync_dagster.tables import table, vendor_tables
-from eventsync_dagster.warehouse import Synced, WarehouseBusy, query, row_counts
+from eventsync_dagster.warehouse import (
+    Synced,
+    WarehouseBusy,
+    loaded_by_account,
+    query,
+    row_counts,
+)
 
 OWNERS = ["team:data-platform"]
 PREVIEW_ROWS = 5
@@ -70,7 +76,8 @@ def column_schema(t: Table) -> dg.TableSchema:
         columns=[
             dg.TableColumn(
                 name,
-                data_type,
+                column.data_type,
+                description=column.description,
                 constraints=dg.TableColumnConstraints(
                     nullable=name not in t.not_null,
                     other=[
@@ -83,7 +90,7 @@ def column_schema(t: Table) -> dg.TableSchema:
                     ],
                 ),
             )
-            for name, data_type in t.columns.items()
+            for name, column in t.columns.items()
         ]
     )
 
@@ -155,9 +162,18 @@ def _fail(context: dg.AssetExecutionContext, line: str, transient: bool) -> NoRe
     raise dg.Failure(description=line, allow_retries=False)
 
 
+def _describe(t: Table, column: str) -> str:
+    if column in t.columns:
+        return t.columns[column].description
+    if column.startswith("_dlt_"):
+        return "Written by dlt: the load that wrote the row, or the row's own id."
+    return "Not in the spec: the vendor started sending it (see the schema-change check)."
+
+
 def landed_columns(t: Table, schemas: list[Schema | None]) -> dg.TableSchema:
     """The table's columns as dlt landed them from every account (each account's pipeline has
-    its own copy of the schema): what `build_column_schema_change_checks` compares."""
+    its own copy of the schema): what `build_column_schema_change_checks` compares. Declared
+    columns keep the spec's description; a column the vendor added says so."""
     columns: dict[str, Any] = {}
     for schema in schemas:
         if schema and t.name in schema.tables:
@@ -168,6 +184,7 @@ def landed_columns(t: Table, schemas: list[Schema | None]) -> dg.TableSchema:
             dg.TableColumn(
                 name,
                 str(column.get("data_type") or "text"),
+                description=_describe(t, name),
                 constraints=dg.TableColumnConstraints(nullable=column.get("nullable") is not False),
             )
             for name, column in columns.items()
@@ -228,21 +245,31 @@ def load(
         load_ids = [load_id for synced, _ in done.values() for load_id in synced.load_ids]
         with warehouse.sql(vendor.vendor, context.log.info) as sql:
             counts = row_counts(sql, (t.name for t in specs))
+            loaded = {t.name: loaded_by_account(sql, t.name, load_ids) for t in specs}
             previews = {t.name: preview(sql, t, load_ids) for t in specs}
             warehouse.refresh_reader_copy(context.log.info)
-        loaded = ", ".join(f"{name} {n} rows" for name, n in counts.items())
-        context.log.info(f"{vendor.vendor}: {loaded}; {total.summary()}")
+        live = ", ".join(f"{name} {n} rows" for name, n in counts.items())
+        context.log.info(f"{vendor.vendor}: {live}; {total.summary()}")
         for warning in (w for t in specs for w in total.warnings.get(t.name, [])):
             context.log.warning(warning)
         schemas = [synced.schema for synced, _ in done.values()]
+
+        def vanished(name: str) -> int:
+            return sum(synced.vanished.get(name, 0) for synced, _ in done.values())
+
         for t in specs:
-            by_account = {name: synced.rows.get(t.name, 0) for name, (synced, _) in done.items()}
+            by_account = {name: loaded[t.name].get(name, 0) for name in done}
             yield dg.MaterializeResult(
                 asset_key=asset_key(t),
                 metadata={
                     "rows_loaded": sum(by_account.values()),
                     "rows_loaded_by_account": by_account,
-                    "rows_vanished": sum(s.vanished.get(t.name, 0) for s, _ in done.values()),
+                    "rows_vanished": vanished(t.name),
+                    **{
+                        f"{child.name}_vanished_with_their_parent": vanished(child.name)
+                        for child in children
+                        if child.parent and child.parent[1] == t.name
+                    },
                     "dagster/row_count": counts[t.name],
                     "dagster/column_schema": landed_columns(t, schemas),
                     "dagster/table_name": f"{t.vendor}.{t.name}",

@@ -1,6 +1,8 @@
 """The dlt steps every resource gets before dlt sees a record: rows it can merge and load.
 
-- Each record is stamped with its account, the first column of every key.
+- Each record is stamped with its account, the first column of every key, and its place in the
+  run's reading order, by which dlt's merge keeps the copy read last of a key repeated in one
+  run (`dedup_sort`; without it the copy kept is arbitrary).
 - A record whose key is null or empty cannot be merged (it would be no row, or one row for every
   such record), so it is dropped, counted in `RequestStats.rejected` and said once per table.
 - A value nested deeper than the loaders go (orjson stops at 254 levels, and one such record
@@ -12,13 +14,14 @@ by events) only ever sees keyed parents.
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
 from dlt.extract.resource import DltResource
 
 from eventsync_dagster.progress import Progress
-from eventsync_dagster.spec import ACCOUNT, Table
+from eventsync_dagster.spec import ACCOUNT, READ_ORDER, Table
 
 MAX_DEPTH = 64
 """Nesting kept as it is; deeper values become a JSON string."""
@@ -46,8 +49,11 @@ def loadable(resource: DltResource, table: Table, progress: Progress) -> DltReso
     name = f"{progress.vendor}.{table.name}"
     flattened: set[str] = set()
 
+    read_order = itertools.count()
+
     def stamp(record: dict[str, Any]) -> dict[str, Any]:
         record[ACCOUNT] = progress.account
+        record[READ_ORDER] = next(read_order)
         return record
 
     def keep(record: dict[str, Any]) -> bool:

@@ -19,14 +19,41 @@ from dlt.common.schema.typing import TColumnSchema, TDataType
 # dlt data types. Nested objects and lists are kept as JSON columns rather than child tables: the
 # vendors' nested shapes vary (a registration answer is a string, a bool, a list or null), and one
 # JSON column per field keeps the table list stable while the vendors evolve.
-TEXT, BIGINT, TIMESTAMP, JSON = "text", "bigint", "timestamp", "json"
+TEXT, BIGINT, DOUBLE, BOOL, DATE, TIMESTAMP, JSON = (
+    "text", "bigint", "double", "bool", "date", "timestamp", "json"
+)  # fmt: skip
 ACCOUNT = "account"
 """The column naming the account (calendar or event) a row came from: see accounts.py."""
 DELETED_AT = "_deleted_at"
 """When the row vanished from a listing the sync read completely (null: still listed)."""
+READ_ORDER = "_read_order"
+"""The order a run read its rows in: where a listing repeats a key, the copy read last is kept."""
 DEFAULT_ACCOUNT = "default"
 EMAIL, PHONE = "email", "phone"
 """How a personal field is normalised before it is hashed (pii.py)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """A declared column: its dlt type and what it holds (shown in the Dagster UI)."""
+
+    data_type: str
+    description: str
+
+
+SYSTEM_COLUMNS: Mapping[str, Column] = MappingProxyType(
+    {
+        DELETED_AT: Column(
+            TIMESTAMP,
+            "When the row vanished from a listing the sync read completely; null while the "
+            "vendor still lists it.",
+        ),
+        READ_ORDER: Column(
+            BIGINT, "Order the loading run read its rows in; of repeated keys the last is kept."
+        ),
+    }
+)
+"""Columns every table has after its vendor's fields, written by the sync itself."""
 
 
 @dataclass(frozen=True)
@@ -39,8 +66,9 @@ class Table:
     endpoint: str
     natural_key: tuple[str, ...]
     """The vendor's key; the warehouse key adds `account` (one deployment, several accounts)."""
-    source_columns: Mapping[str, str]
-    """Typed columns from the seeds; the vendors send more, which dlt adds as it sees them."""
+    source_columns: Mapping[str, Column]
+    """Every field the vendor documents, typed, so a table's columns and their order do not
+    depend on the data; fields the vendor adds later land too, as dlt sees them."""
     required: tuple[str, ...] = ()
     """Fields the seeds mark as never null, besides the primary key."""
     references: Mapping[str, str] = field(default_factory=dict)
@@ -69,26 +97,29 @@ class Table:
         return (ACCOUNT, *self.natural_key)
 
     @property
-    def columns(self) -> Mapping[str, str]:
-        return {ACCOUNT: TEXT, **self.source_columns}
+    def columns(self) -> Mapping[str, Column]:
+        """Every declared column, in warehouse order."""
+        account = Column(TEXT, "The account (calendar or event) in the accounts file.")
+        return {ACCOUNT: account, **self.source_columns, **SYSTEM_COLUMNS}
 
     @property
     def not_null(self) -> tuple[str, ...]:
         return self.primary_key + tuple(f for f in self.required if f not in self.primary_key)
 
     def dlt_columns(self) -> dict[str, TColumnSchema]:
-        """Column hints for dlt: types, and nullability of the key and required fields."""
-        return {
-            **{
-                name: {
-                    "data_type": cast(TDataType, data_type),
-                    "nullable": name not in self.not_null,
-                }
-                for name, data_type in self.columns.items()
-            },
-            DELETED_AT: {"data_type": "timestamp", "nullable": True},
+        """Column hints for dlt: types, descriptions, nullability of the key and required
+        fields, and the read order that decides which copy of a repeated key is kept."""
+        hints: dict[str, TColumnSchema] = {
+            name: {
+                "data_type": cast(TDataType, column.data_type),
+                "nullable": name not in self.not_null,
+                "description": column.description,
+            }
+            for name, column in self.columns.items()
         }
+        hints[READ_ORDER]["dedup_sort"] = "desc"
+        return hints
 
 
-def columns(**types: str) -> Mapping[str, str]:
-    return MappingProxyType(types)
+def columns(**declared: Column) -> Mapping[str, Column]:
+    return MappingProxyType(declared)

@@ -47,6 +47,7 @@ from filelock import Timeout as FileLockTimeout
 from eventsync_dagster.deletions import Vanished
 from eventsync_dagster.settings import Settings
 from eventsync_dagster.settings import load as load_settings
+from eventsync_dagster.spec import ACCOUNT, DELETED_AT
 
 DEFAULT_DUCKDB_PATH = "data/eventsync.duckdb"
 DEFAULT_ACCOUNT = "default"
@@ -70,10 +71,34 @@ def query(sql: SqlClientBase[Any], statement: str, *args: Any) -> list[Sequence[
 
 
 def row_counts(sql: SqlClientBase[Any], tables: Iterable[str]) -> dict[str, int]:
-    return {
-        t: int(query(sql, f"SELECT count(*) FROM {sql.make_qualified_table_name(t)}")[0][0])
-        for t in tables
-    }
+    """Live rows per table: those the vendor still lists (deletions.py)."""
+    live = f"{sql.escape_column_name(DELETED_AT)} IS NULL"
+    counts = {}
+    for t in tables:
+        (count,) = query(
+            sql, f"SELECT count(*) FROM {sql.make_qualified_table_name(t)} WHERE {live}"
+        )[0]
+        counts[t] = int(count)
+    return counts
+
+
+def loaded_by_account(
+    sql: SqlClientBase[Any], table: str, load_ids: Sequence[str]
+) -> dict[str, int]:
+    """Rows these loads wrote into `table`, per account, counted in the warehouse itself: what
+    dlt's normalize counts is not what lands on every destination (PostgreSQL's csv path
+    reported 17,609 rows for 1,000 guests)."""
+    if not load_ids:
+        return {}
+    account = sql.escape_column_name(ACCOUNT)
+    marks = ", ".join(["%s"] * len(load_ids))
+    rows = query(
+        sql,
+        f"SELECT {account}, count(*) FROM {sql.make_qualified_table_name(table)} "
+        f"WHERE _dlt_load_id IN ({marks}) GROUP BY {account}",
+        *load_ids,
+    )
+    return {str(name): int(n) for name, n in rows}
 
 
 def pipeline_name(vendor: str, account: str = DEFAULT_ACCOUNT) -> str:
@@ -95,8 +120,6 @@ def _held_by_another_process(error: BaseException) -> bool:
 class Synced:
     """What one account's load wrote."""
 
-    rows: dict[str, int]
-    """Rows normalized per table (dlt's own tables included)."""
     load_ids: list[str]
     schema: Schema | None
     """The vendor's dlt schema after the load: each table's columns as they landed."""
@@ -183,7 +206,7 @@ class Warehouse:
         with self.pipeline(source.name, account) as pipeline:
             self.write(pipeline, pipeline.sync_destination, log)
             pipeline.extract(source, loader_file_format=self.loader_file_format)
-            normalized = pipeline.normalize()
+            pipeline.normalize()
             load_ids: list[str] = []
 
             def load() -> dict[str, int]:
@@ -198,7 +221,6 @@ class Warehouse:
 
             gone = self.write(pipeline, load, log)
             return Synced(
-                rows=dict(normalized.row_counts) if normalized else {},
                 load_ids=load_ids,
                 schema=pipeline.default_schema if pipeline.default_schema_name else None,
                 vanished=gone,

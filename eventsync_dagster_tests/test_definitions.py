@@ -110,6 +110,10 @@ def test_asset_metadata_shows_the_spec_schema_and_the_guest_to_event_link() -> N
     assert "primary key" in columns["account"].constraints.other
     assert not columns["api_id"].constraints.nullable
     assert guests["joins event_api_id"].value == dg.AssetKey(["luma", "events"])
+    assert columns["checked_in_at"].type == "timestamp"
+    for spec in specs.values():  # every column described, from the spec
+        described = spec.metadata["dagster/column_schema"].columns
+        assert described and all(c.description for c in described), spec.key
 
 
 def test_previews_never_show_personal_data() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from dlt.sources.helpers.rest_client.paginators import SinglePagePaginator
 
 from eventsync_dagster.http import VendorClient
-from eventsync_dagster.luma.source import EVENT_ENTRIES, PAGE_SIZE, page_shape
+from eventsync_dagster.luma.source import ENTRIES, PAGE_SIZE, page_shape, unwrap
 from eventsync_dagster.luma.tables import EVENTS
 from eventsync_dagster.settings import Settings
 
@@ -27,14 +27,17 @@ def poll(client: VendorClient, settings: Settings) -> tuple[Any, str]:
     """
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     after = (today - timedelta(days=settings.guest_refresh_days)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    page = next(
-        client.pages(
-            EVENTS.endpoint,
-            params={"after": after, "pagination_limit": PAGE_SIZE},
-            paginator=SinglePagePaginator(),
-            data_selector=EVENT_ENTRIES,
-            expect=page_shape,
+    page = unwrap(
+        next(
+            client.pages(
+                EVENTS.endpoint,
+                params={"after": after, "pagination_limit": PAGE_SIZE},
+                paginator=SinglePagePaginator(),
+                data_selector=ENTRIES,
+                expect=page_shape,
+            ),
+            [],
         ),
-        [],
+        "event",
     )
     return page, f"{len(page)} events starting after {after[:10]}"

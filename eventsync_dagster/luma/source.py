@@ -78,8 +78,23 @@ def luma_client(
 
 # Compiled once: a sync makes a paginator per event, and dlt would parse string paths each time.
 _NEXT_CURSOR, _HAS_MORE = jsonpath.compile_path("next_cursor"), jsonpath.compile_path("has_more")
-EVENT_ENTRIES = jsonpath.compile_path("entries[*].event")
-GUEST_ENTRIES = jsonpath.compile_path("entries[*].guest")
+ENTRIES = jsonpath.compile_path("entries")
+
+
+def unwrap(entries: list[dict[str, Any]], wrapper: str) -> list[dict[str, Any]]:
+    """The records of a page: `{api_id, event: {...}, tags}` entries as their `event` with the
+    entry's `tags` beside it, and an entry without its wrapper (seen on the older routes too)
+    as it is."""
+    records = []
+    for entry in entries:
+        inner = entry.get(wrapper)
+        if not isinstance(inner, dict):
+            records.append(entry)
+            continue
+        if "tags" in entry and "tags" not in inner:
+            inner["tags"] = entry["tags"]
+        records.append(inner)
+    return records
 
 
 def _cursor(client: VendorClient, table: str, path: str) -> BoundedCursor:
@@ -108,15 +123,16 @@ def page_shape(body: Any) -> str | None:
 
 
 def list_events(client: VendorClient, page_size: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
-    """Pages of events, as `entries[*].event`."""
+    """Pages of events, unwrapped from their entries."""
     paginator = _cursor(client, EVENTS.name, EVENTS.endpoint)
-    yield from client.pages(
+    for page in client.pages(
         EVENTS.endpoint,
         params={"pagination_limit": page_size},
         paginator=paginator,
-        data_selector=EVENT_ENTRIES,
+        data_selector=ENTRIES,
         expect=page_shape,
-    )
+    ):
+        yield unwrap(page, "event")
     if not paginator.truncated:
         client.stats.read_completely(EVENTS.name, ALL)
 
@@ -169,9 +185,17 @@ def luma_source(
         columns=EVENTS.dlt_columns(),
     )
     def events() -> Iterator[list[dict[str, Any]]]:
+        listed: set[str] = set()
         for page in list_events(client, page_size):
             progress.add(events_read=len(page))
+            listed.update(str(event.get("api_id")) for event in page)
             yield page
+        if ALL in client.stats.complete.get(EVENTS.name, set()):
+            # An event gone from a complete listing has its guests marked with it: should it
+            # come back, they are read again rather than kept as settled (and marked).
+            settled = dlt.current.resource_state(GUESTS.name).get("settled_events", {})
+            for event_id in set(settled.get(account, {})) - listed:
+                del settled[account][event_id]
 
     @dlt.transformer(
         name=GUESTS.name,
@@ -198,10 +222,11 @@ def luma_source(
                     GUESTS.endpoint,
                     params={"event_api_id": event_id, "pagination_limit": page_size},
                     paginator=paginator,
-                    data_selector=GUEST_ENTRIES,
+                    data_selector=ENTRIES,
                     expect=page_shape,
                     record_statuses=GONE_OR_FOREIGN,
                 ):
+                    page = unwrap(page, "guest")
                     for guest in page:
                         guest["event_api_id"] = event_id
                     progress.add(guests_read=len(page))

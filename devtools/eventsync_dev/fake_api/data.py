@@ -210,6 +210,35 @@ class Dataset:
             self._guests.pop(api_id, None)
             self._frozen.pop(api_id, None)
 
+    def remove(self, table: str, key: str, event_api_id: str | None = None) -> Record:
+        """Delete one row of a table by its key, as the vendor would; return it (KeyError if
+        there is none). Guests need their event's id."""
+        with self._lock:
+            if table == "events":
+                event = self.event(key)
+                if event is None:
+                    raise KeyError(key)
+                self.remove_event(key)
+                return event
+            if table == "event_guests":
+                rows = self.guests(event_api_id or "")
+            elif table in ("partners", "participants"):
+                rows = getattr(self, table)
+            elif table in self.content:
+                rows = self.content[table]
+            else:
+                raise KeyError(table)
+            field = (
+                "email"
+                if table == "participants"
+                else ("api_id" if table == "event_guests" else "id")
+            )
+            found = next((r for r in rows if str(r.get(field)) == key), None)
+            if found is None:
+                raise KeyError(key)
+            rows.remove(found)
+            return found
+
     def event(self, api_id: str) -> Record | None:
         """The live event dict, or None."""
         return next((e for e in self.events if e.get("api_id") == api_id), None)
@@ -292,15 +321,20 @@ class Dataset:
             eth = f'"0x{h * 0x9E3779B97F4A7C15 % (1 << 160):040x}"' if rand() < 0.05 else "null"
             invited = f'"{iso(registered - _DAY)}"' if rand() < 0.1 else "null"
             phone = f'"+420{h % 1_000_000_000:09d}"' if rand() < 0.3 else "null"
+            # Three in four approved guests of a past event came and were checked in.
+            came = status == "approved" and start < self.reference and rand() < 0.75
+            checked_in = f'"{iso(start + int(rand() * 5400))}"' if came else "null"
             out.append(
                 f'{{"api_id":"gst-{gid}","guest":{{"api_id":"gst-{gid}",'
-                f'"approval_status":"{status}",'
+                f'"approval_status":"{status}","checked_in_at":{checked_in},'
                 f'"check_in_qr_code":"https://lu.ma/check-in/{event_api_id}?pk=g-{gid}",'
                 f'"created_at":"{reg}","custom_source":{source},"email":"{email}",'
                 f'"eth_address":{eth},"event_ticket":{ticket},"event_tickets":[{ticket}],'
-                f'"invited_at":{invited},"name":"{name}","phone_number":{phone},'
-                f'"registered_at":"{reg}","registration_answers":[{",".join(answers)}],'
-                f'"user_api_id":"usr-{b62(h, 11)}","user_email":"{email}","user_name":"{name}"}}}}'
+                f'"invited_at":{invited},"joined_at":null,"name":"{name}",'
+                f'"phone_number":{phone},"registered_at":"{reg}",'
+                f'"registration_answers":[{",".join(answers)}],"user_api_id":"usr-{b62(h, 11)}",'
+                f'"user_email":"{email}","user_first_name":"{first}","user_last_name":"{last}",'
+                f'"user_name":"{name}"}}}}'
             )
         return out
 

@@ -117,9 +117,14 @@ def list_events(data: Dataset, faults: Faults, query: Query) -> Reply:
                 kept.append(event)
         events = kept
     scope = f"events:{after}:{before}"
-    return _page(
-        events, query, scope, faults, lambda e: {"api_id": e.get("api_id"), "event": e, "tags": []}
-    )
+    return _page(events, query, scope, faults, _event_entry)
+
+
+def _event_entry(event: Record) -> Record:
+    """Luma's older routes list an event's tags beside it, not inside."""
+    tag = str(event.get("name") or "").split(" ")[0]
+    tags = [{"api_id": f"tag-{tag.lower()}", "name": tag}] if tag else []
+    return {"api_id": event.get("api_id"), "event": event, "tags": tags}
 
 
 def get_guests(data: Dataset, faults: Faults, query: Query) -> Reply:
@@ -173,3 +178,19 @@ EVENTEE: dict[str, Callable[[Dataset, Faults, Query], Reply]] = {
     "/public/v1/partners": partners,
     "/public/v1/participants": participants,
 }
+
+
+def remove(data: Dataset, faults: Faults, query: Query) -> Reply:
+    """`POST /_control/remove?table=…&key=…[&event_api_id=…]`: the vendor deletes a row between
+    syncs (a fake running on its own is changed through this, as tests change it in process)."""
+    table, key = _param(query, "table"), _param(query, "key")
+    if not table or not key:
+        raise BadRequest("table and key are required")
+    try:
+        return 200, {"removed": data.remove(table, key, _param(query, "event_api_id"))}
+    except KeyError:
+        return 404, {"message": f"no {table} row {key}"}
+
+
+CONTROL: dict[str, Callable[[Dataset, Faults, Query], Reply]] = {"/_control/remove": remove}
+"""Changes to the fake's data over HTTP, outside both vendors' routes (no key needed)."""

@@ -227,6 +227,13 @@ class FakeApi:
     ) -> Response | None:
         f = self.faults
         headers: Headers = {}
+        if control := routes.CONTROL.get(path):
+            if method != "POST":
+                return _json(405, {"message": "Method not allowed"})
+            try:
+                return _json(*control(self.dataset, f, query))
+            except routes.BadRequest as err:
+                return _json(400, {"message": str(err)})
         luma = path.startswith("/v1/")
         if luma:
             key = handler.headers.get("x-luma-api-key")
