@@ -6,6 +6,7 @@ import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NoReturn
+from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 import dlt
@@ -22,7 +23,7 @@ from eventsync_dagster.settings import SettingsError, load_lenient
 from eventsync_dagster.settings import load as load_settings
 from eventsync_dagster.spec import ACCOUNT, Table
 from eventsync_dagster.tables import table, vendor_tables
-from eventsync_dagster.warehouse import Synced, WarehouseBusy, query, row_counts
+from eventsync_dagster.warehouse import Synced, Warehouse, WarehouseBusy, query, row_counts
 
 OWNERS = ["team:data-platform"]
 PREVIEW_ROWS = 5
@@ -175,6 +176,35 @@ def landed_columns(t: Table, schemas: list[Schema | None]) -> dg.TableSchema:
     )
 
 
+def destination_line(
+    warehouse: Warehouse,
+    vendor: VendorResource,
+    accounts: tuple[Account, ...],
+    tables: tuple[str, ...],
+) -> str:
+    """Where this step reads and writes, said once at its start: a run sent to the wrong host or
+    file shows it in its first line. Base URLs lose any user info and query (never a key)."""
+    target = (
+        f"{warehouse.destination} ({warehouse.path})"
+        if warehouse.is_duckdb
+        else warehouse.destination
+    )
+    sources = ", ".join(
+        f"{a.name} ({a.credential_variable}) at {_without_secrets(vendor.base_url(a))}"
+        for a in accounts
+    )
+    names = ", ".join(sorted(tables))
+    return f"loading {names} into {target}, dataset {vendor.vendor}, from {sources}"
+
+
+def _without_secrets(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return urlunsplit(
+        parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host, query="")
+    )
+
+
 def load(
     context: dg.AssetExecutionContext,
     warehouse_resource: WarehouseResource,
@@ -198,6 +228,7 @@ def load(
             raise
         _fail(context, str(cause), getattr(cause, "transient", False))
     selected = tuple(key.path[-1] for key in context.selected_asset_keys)
+    context.log.info(destination_line(warehouse, vendor, accounts, selected))
 
     specs = [table(vendor.vendor, name) for name in selected]
     children = [t for t in vendor_tables(vendor.vendor) if t.parent and t not in specs]

@@ -12,8 +12,8 @@ What it does, all on 127.0.0.1 and in a temporary folder (`data/`, `.dagster_hom
 
 1. serves both vendors from the bundled fake API (`eventsync_dev.fake_api`);
 2. materializes every asset once with `dagster asset materialize`, into a temporary DuckDB file
-   and a temporary DAGSTER_HOME holding the repo's `dagster.yaml`, so the graph shows data and
-   checks that passed;
+   and a temporary DAGSTER_HOME holding the repo's `instance/dagster.yaml`, so the graph shows
+   data and checks that passed;
 3. starts `dagster-webserver -w workspace.yaml` on a free port and marks the "Join the Dagster
    community" dialog as seen (the `setNuxSeen` mutation its "Skip" button sends);
 4. drives headless Chromium through the DevTools protocol (with the `websockets` package, which
@@ -280,7 +280,7 @@ def project_environment(api: FakeApi, tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(PROJECT_VARIABLES)}
     home = tmp / "dagster_home"
     home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "instance" / "dagster.yaml", home / "dagster.yaml")
     return {
         **env,
         **demo_environment(api),
