@@ -3,17 +3,19 @@ lineage and docs from the table spec, and the step that loads every account and 
 """
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 import dlt
-from dagster_dlt import DagsterDltTranslator
+from dagster_dlt import DagsterDltTranslator, build_dlt_asset_specs
+from dagster_dlt.constants import META_KEY_PIPELINE, META_KEY_SOURCE, META_KEY_TRANSLATOR
 from dagster_dlt.translator import DltResourceTranslatorData
 from dlt.common.schema import Schema
 from dlt.destinations.sql_client import SqlClientBase
+from dlt.extract.source import DltSource
 
 from eventsync_dagster.accounts import Account, AccountsFileError
 from eventsync_dagster.deletions import Vanished
@@ -53,6 +55,7 @@ class EventsyncTranslator(DagsterDltTranslator):
                 "primary_key": ", ".join(t.primary_key),
                 "required_fields": ", ".join(t.not_null),
                 "endpoint": t.endpoint,
+                "dataset": data.pipeline.dataset_name if data.pipeline else t.vendor,
                 "dagster/table_name": f"{t.vendor}.{t.name}",
                 "dagster/column_schema": column_schema(t),
                 **{
@@ -125,6 +128,27 @@ def declared_pipeline(vendor: str) -> dlt.Pipeline:
         destination=load_lenient()[0].destination,
         dataset_name=vendor,
         pipelines_dir=_DECLARATIONS.name,
+    )
+
+
+def vendor_assets(
+    dlt_source: DltSource, vendor: str, name: str
+) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """`@dlt_assets` (one asset per resource, subsettable, specs from the translator) without the
+    dlt source, pipeline and translator it puts in every asset's metadata for
+    `DagsterDltResource.run`: `load` does not use them, and the UI shows them as
+    "(unserializable)"."""
+    specs = build_dlt_asset_specs(dlt_source, declared_pipeline(vendor), TRANSLATOR)
+    dlt_objects = (META_KEY_SOURCE, META_KEY_PIPELINE, META_KEY_TRANSLATOR)
+    return dg.multi_asset(
+        name=name,
+        can_subset=True,
+        specs=[
+            spec.replace_attributes(
+                metadata={k: v for k, v in spec.metadata.items() if k not in dlt_objects}
+            )
+            for spec in specs
+        ],
     )
 
 
