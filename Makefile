@@ -25,9 +25,9 @@ lock:
 	  | grep -v '^eventsync'; } > constraints.new && mv constraints.new constraints.txt
 	rm -rf .lock-venv
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+$(DAGSTER_HOME)/dagster.yaml: instance/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $@
+	cp instance/dagster.yaml $@
 
 demo: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m eventsync_dev.demo

@@ -103,7 +103,7 @@ class Workdir:
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "results")
         for package in ("eventsync_dagster", "bench"):
             shutil.copytree(ROOT / package, self.code / package, ignore=ignore)
-        for name in ("dagster.yaml", "pyproject.toml", "workspace.yaml"):
+        for name in ("pyproject.toml", "workspace.yaml"):
             if (ROOT / name).exists():
                 shutil.copy(ROOT / name, self.code / name)
 
@@ -168,12 +168,13 @@ class Workdir:
         wrap: list[str] | None = None,
     ) -> dict[str, Any]:
         """`dagster asset materialize` of `select` into `home`'s DuckDB file and Dagster
-        instance (made on first use, with the repo's dagster.yaml), `settings` as environment.
+        instance (made on first use, with the repo's instance/dagster.yaml), `settings` as
+        environment.
         """
         if not home.exists():
             (home / "dagster_home").mkdir(parents=True)
             (home / "tmp").mkdir()
-            shutil.copy(self.code / "dagster.yaml", home / "dagster_home" / "dagster.yaml")
+            shutil.copy(ROOT / "instance" / "dagster.yaml", home / "dagster_home" / "dagster.yaml")
         env = self.env(
             {
                 "EVENTSYNC_DUCKDB_PATH": str(home / "eventsync.duckdb"),

@@ -16,9 +16,6 @@ from eventsync_dagster.settings import load_lenient
 
 SETTINGS, _ = load_lenient()  # a bad value falls back here; runs validate and name it
 
-RETRY = dg.RetryPolicy(max_retries=1, delay=60, backoff=dg.Backoff.EXPONENTIAL)
-"""A step retry for what outlasts the HTTP retries (a vendor outage of a minute or two)."""
-
 FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=SETTINGS.freshness_hours))
 """Every table is expected to be synced within the window (the daily run plus slack)."""
 

@@ -3,16 +3,19 @@ lineage and docs from the table spec, and the step that loads every account and 
 """
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NoReturn
+from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 import dlt
-from dagster_dlt import DagsterDltTranslator
+from dagster_dlt import DagsterDltTranslator, build_dlt_asset_specs
+from dagster_dlt.constants import META_KEY_PIPELINE, META_KEY_SOURCE, META_KEY_TRANSLATOR
 from dagster_dlt.translator import DltResourceTranslatorData
 from dlt.common.schema import Schema
 from dlt.destinations.sql_client import SqlClientBase
+from dlt.extract.source import DltSource
 
 from eventsync_dagster.accounts import Account, AccountsFileError
 from eventsync_dagster.deletions import Vanished
@@ -24,6 +27,7 @@ from eventsync_dagster.spec import ACCOUNT, Table
 from eventsync_dagster.tables import table, vendor_tables
 from eventsync_dagster.warehouse import (
     Synced,
+    Warehouse,
     WarehouseBusy,
     loaded_by_account,
     query,
@@ -58,6 +62,7 @@ class EventsyncTranslator(DagsterDltTranslator):
                 "primary_key": ", ".join(t.primary_key),
                 "required_fields": ", ".join(t.not_null),
                 "endpoint": t.endpoint,
+                "dataset": data.pipeline.dataset_name if data.pipeline else t.vendor,
                 "dagster/table_name": f"{t.vendor}.{t.name}",
                 "dagster/column_schema": column_schema(t),
                 **{
@@ -134,6 +139,27 @@ def declared_pipeline(vendor: str) -> dlt.Pipeline:
     )
 
 
+def vendor_assets(
+    dlt_source: DltSource, vendor: str, name: str
+) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
+    """`@dlt_assets` (one asset per resource, subsettable, specs from the translator) without the
+    dlt source, pipeline and translator it puts in every asset's metadata for
+    `DagsterDltResource.run`: `load` does not use them, and the UI shows them as
+    "(unserializable)"."""
+    specs = build_dlt_asset_specs(dlt_source, declared_pipeline(vendor), TRANSLATOR)
+    dlt_objects = (META_KEY_SOURCE, META_KEY_PIPELINE, META_KEY_TRANSLATOR)
+    return dg.multi_asset(
+        name=name,
+        can_subset=True,
+        specs=[
+            spec.replace_attributes(
+                metadata={k: v for k, v in spec.metadata.items() if k not in dlt_objects}
+            )
+            for spec in specs
+        ],
+    )
+
+
 def _root_cause(error: BaseException) -> Exception | None:
     seen: BaseException | None = error
     while seen is not None:
@@ -192,6 +218,35 @@ def landed_columns(t: Table, schemas: list[Schema | None]) -> dg.TableSchema:
     )
 
 
+def destination_line(
+    warehouse: Warehouse,
+    vendor: VendorResource,
+    accounts: tuple[Account, ...],
+    tables: tuple[str, ...],
+) -> str:
+    """Where this step reads and writes, said once at its start: a run sent to the wrong host or
+    file shows it in its first line. Base URLs lose any user info and query (never a key)."""
+    target = (
+        f"{warehouse.destination} ({warehouse.path})"
+        if warehouse.is_duckdb
+        else warehouse.destination
+    )
+    sources = ", ".join(
+        f"{a.name} ({a.credential_variable}) at {_without_secrets(vendor.base_url(a))}"
+        for a in accounts
+    )
+    names = ", ".join(sorted(tables))
+    return f"loading {names} into {target}, dataset {vendor.vendor}, from {sources}"
+
+
+def _without_secrets(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return urlunsplit(
+        parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host, query="")
+    )
+
+
 def load(
     context: dg.AssetExecutionContext,
     warehouse_resource: WarehouseResource,
@@ -215,6 +270,7 @@ def load(
             raise
         _fail(context, str(cause), getattr(cause, "transient", False))
     selected = tuple(key.path[-1] for key in context.selected_asset_keys)
+    context.log.info(destination_line(warehouse, vendor, accounts, selected))
 
     specs = [table(vendor.vendor, name) for name in selected]
     children = [t for t in vendor_tables(vendor.vendor) if t.parent and t not in specs]

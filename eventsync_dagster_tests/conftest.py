@@ -47,7 +47,7 @@ def project_env(
             monkeypatch.delenv(name)
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "instance" / "dagster.yaml", home / "dagster.yaml")
     env = {
         **demo_environment(fake_api),
         "EVENTSYNC_DUCKDB_PATH": str(duckdb_path),

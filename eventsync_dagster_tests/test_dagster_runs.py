@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
+
 from eventsync_dagster_tests.conftest import count, failure_messages, materializations, materialize
 from eventsync_dev.fake_api import Dataset, FakeApi
 
@@ -111,11 +113,13 @@ def test_throttling_and_server_errors_are_retried_and_the_run_succeeds(
     assert count(duckdb_path, "eventee.participants") == len(fake_api.dataset.participants)
 
 
-def test_demo_uses_the_fake_api_even_beside_a_real_dotenv(
-    project_env: dict[str, str], tmp_path: Path
+def test_demo_uses_the_fake_api_prints_a_short_summary_and_logs_the_run_to_a_file(
+    project_env: dict[str, str], duckdb_path: Path, tmp_path: Path
 ) -> None:
     """`make demo`: every table through the `dagster` CLI, from the fake API even in a checkout
-    whose `.env` holds real keys and hosts."""
+    whose `.env` holds real keys and hosts. On the console, in at most 30 lines: a line per load
+    step, the checks, rows per table and what to do next; Dagster's whole log in the file it
+    names."""
     (tmp_path / ".env").write_text("LUMA_API_KEY=real-key\nLUMA_BASE_URL=http://127.0.0.1:9\n")
     command = [
         sys.executable, "-m", "eventsync_dev.demo",
@@ -124,9 +128,54 @@ def test_demo_uses_the_fake_api_even_beside_a_real_dotenv(
     done = subprocess.run(
         command, cwd=tmp_path, capture_output=True, text=True, check=False, timeout=300
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "RUN_SUCCESS" in done.stderr
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     with FakeApi(dataset=Dataset(events=3, guests_per_event=2, participants=4)) as same_data:
         expected = expected_counts(same_data)
-    printed = dict(line.split() for line in done.stdout.split("\ntable")[1].splitlines()[1:])
+    rows = done.stdout.split("\ntable")[1].split("\n\n")[0]
+    printed = dict(line.split() for line in rows.splitlines()[1:])
     assert {table: int(n) for table, n in printed.items()} == expected
+
+    console = done.stdout.splitlines() + done.stderr.splitlines()
+    assert len(console) <= 30, done.stdout + done.stderr
+    assert not [line for line in console if "DEBUG" in line or "Warning" in line]
+    for step, tables in (("eventee", 9), ("luma_events", 1), ("luma_event_guests", 1)):
+        assert any(line.split()[:3] == [step, str(tables), "table" + "s" * (tables > 1)]
+                   for line in console), step  # fmt: skip
+    assert "  checks             33 of 33 passed" in console
+    assert any(line.strip().startswith("make dev") for line in console)
+    here = duckdb_path.relative_to(tmp_path)  # shown from where the demo started
+    assert f"duckdb -readonly {here.with_name('eventsync.read.duckdb')}" in done.stdout
+    assert "cp .env.example .env" in done.stdout
+    assert f"its whole log: {here.with_name('demo.log')}" in done.stdout
+    log = (duckdb_path.parent / "demo.log").read_text()
+    assert all(f'Finished execution of step "{step}"' in log for step in ("eventee", "luma_events"))
+    assert " - RUN_SUCCESS - " in log and " - DEBUG - " in log
+
+
+def test_every_step_says_first_where_it_loads_from_and_to_and_never_a_key(
+    project_env: dict[str, str], fake_api: FakeApi, duckdb_path: Path
+) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    result = materialize(instance=instance)
+    assert result.success, failure_messages(result)
+    by_step: dict[str, list[str]] = {}
+    for entry in instance.all_logs(result.run_id):
+        if entry.step_key and not entry.is_dagster_event:
+            by_step.setdefault(entry.step_key, []).append(entry.user_message)
+    firsts = {step: messages[0] for step, messages in by_step.items() if "checks" not in step}
+    eventee = [t.split(".")[1] for t in ALL_TABLES if t.startswith("eventee.")]
+    source = f"default (LUMA_API_KEY) at {fake_api.luma_base_url}"
+    assert firsts == {
+        "luma_events": f"loading events into duckdb ({duckdb_path}), dataset luma, from {source}",
+        "luma_event_guests": (
+            f"loading event_guests into duckdb ({duckdb_path}), dataset luma, from {source}"
+        ),
+        "eventee": (
+            f"loading {', '.join(sorted(eventee))} into duckdb ({duckdb_path}), dataset eventee, "
+            f"from default (EVENTEE_API_TOKEN) at {fake_api.eventee_base_url}"
+        ),
+    }
+    said = [m for messages in by_step.values() for m in messages if m.startswith("loading ")]
+    assert len(said) == 3  # once per step
+    keys = (fake_api.luma_api_key, fake_api.eventee_api_token)
+    assert not [m for m in said if any(key in m for key in keys)]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.definitions.metadata import normalize_metadata
 
 from eventsync_dagster.definitions import defs
 from eventsync_dagster.tables import TABLES
@@ -114,6 +115,17 @@ def test_asset_metadata_shows_the_spec_schema_and_the_guest_to_event_link() -> N
     for spec in specs.values():  # every column described, from the spec
         described = spec.metadata["dagster/column_schema"].columns
         assert described and all(c.description for c in described), spec.key
+
+
+def test_asset_metadata_is_all_readable_and_names_the_dataset() -> None:
+    """What the UI shows of each asset: no Python object it can only call "(unserializable)"
+    (dagster-dlt's source, pipeline and translator) and no empty value."""
+    for spec in defs.resolve_all_asset_specs():
+        shown = normalize_metadata(dict(spec.metadata), allow_invalid=True)
+        texts = {k: str(v.value) for k, v in shown.items()}
+        assert not [k for k, text in texts.items() if "unserializable" in text], spec.key
+        assert not [k for k, text in texts.items() if text in ("", "None", "[]", "{}")], spec.key
+        assert texts["dataset"] == spec.key.path[0]
 
 
 def test_previews_never_show_personal_data() -> None:

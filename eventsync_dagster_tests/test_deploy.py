@@ -207,7 +207,7 @@ def test_the_compose_files_name_each_other_consistently() -> None:
 
 def test_the_deployed_instance_queues_runs_as_the_repo_instance_does() -> None:
     deployed = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
-    local = yaml.safe_load((REPO / "dagster.yaml").read_text())
+    local = yaml.safe_load((REPO / "instance" / "dagster.yaml").read_text())
     limits = "tag_concurrency_limits"
     assert deployed["run_queue"][limits] == local["run_queue"][limits]
     assert deployed["run_monitoring"] == local["run_monitoring"]

@@ -194,7 +194,7 @@ def wait_for(
 def new_home(tmp_path: Path, name: str) -> Path:
     home = tmp_path / name
     home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "instance" / "dagster.yaml", home / "dagster.yaml")
     return home
 
 

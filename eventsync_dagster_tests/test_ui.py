@@ -6,6 +6,8 @@ sensor, and runs "Materialize all" as the UI's button does, in a process of its 
 fake API.
 """
 
+import os
+import re
 import subprocess
 import sys
 import time
@@ -33,6 +35,15 @@ ASSET_KEYS = {f"{vendor}/{name}" for vendor, names in TABLES.items() for name in
 CHECKS = {"primary_key_unique", "required_fields_present", "column_schema_change"}
 
 PYTHON_ERROR = "fragment pythonError on PythonError { className message stack }\n"
+METADATA = """
+fragment metadata on MetadataEntry {
+  __typename
+  label
+  ... on TextMetadataEntry { text }
+  ... on JsonMetadataEntry { jsonString }
+  ... on MarkdownMetadataEntry { mdStr }
+}
+"""
 
 LOCATIONS = (
     PYTHON_ERROR
@@ -55,6 +66,7 @@ query Locations {
 
 REPOSITORY = (
     PYTHON_ERROR
+    + METADATA
     + """
 query Repository {
   repositoriesOrError {
@@ -70,6 +82,7 @@ query Repository {
           description
           kinds
           dependencyKeys { path }
+          metadataEntries { ...metadata }
           assetChecksOrError {
             __typename
             ... on AssetChecks { checks { name blocking description } }
@@ -102,6 +115,7 @@ mutation Launch($executionParams: ExecutionParams!) {
 
 RUN = (
     PYTHON_ERROR
+    + METADATA
     + """
 query Run($runId: ID!) {
   runOrError(runId: $runId) {
@@ -111,8 +125,7 @@ query Run($runId: ID!) {
       assetMaterializations {
         assetKey { path }
         metadataEntries {
-          __typename
-          label
+          ...metadata
           ... on IntMetadataEntry { intRepr }
           ... on TableSchemaMetadataEntry { schema { columns { name type } } }
         }
@@ -212,6 +225,20 @@ def dagster(project_env: dict[str, str], tmp_path: Path) -> Iterator[Dagster]:
         stop(processes)
 
 
+def unreadable(entries: list[dict[str, Any]]) -> list[str]:
+    """Labels of metadata the UI would show as noise: Python objects it cannot serialize, or
+    nothing at all (null, empty text, an empty list or map)."""
+    return [
+        entry["label"]
+        for entry in entries
+        if entry["__typename"] == "NullMetadataEntry"
+        or "(unserializable)" in (entry.get("text") or "")
+        or entry.get("text") == ""
+        or entry.get("mdStr") == ""
+        or entry.get("jsonString") in ("null", "[]", "{}")
+    ]
+
+
 def repository(url: str) -> dict[str, Any]:
     result = graphql(url, REPOSITORY)["repositoriesOrError"]
     assert result["__typename"] == "RepositoryConnection", result
@@ -260,13 +287,17 @@ def test_ui_shows_the_project_and_materializes_every_table(
     dagster: Dagster, fake_api: FakeApi, duckdb_path: Path
 ) -> None:
     repo = repository(dagster.url)
+    assert repo["location"]["name"] == "eventsync_dagster"  # not the clone's folder name
 
-    # Assets: keys, groups, kinds, descriptions, lineage and their checks.
+    # Assets: keys, groups, kinds, descriptions, metadata, lineage and their checks.
     nodes = {"/".join(n["assetKey"]["path"]): n for n in repo["assetNodes"]}
     assert set(nodes) == ASSET_KEYS
     for key, node in nodes.items():
         vendor = key.split("/")[0]
         assert node["groupName"] == vendor, key
+        metadata = {e["label"]: e for e in node["metadataEntries"]}
+        assert unreadable(node["metadataEntries"]) == [], key
+        assert metadata["dataset"]["text"] == vendor, key
         assert {"dlt", "duckdb"} <= set(node["kinds"]), key
         assert node["description"] and node["description"].strip(), key
         checks = node["assetChecksOrError"]
@@ -317,6 +348,7 @@ def test_ui_shows_the_project_and_materializes_every_table(
     }
     assert set(metadata) == ASSET_KEYS
     for key, entries in metadata.items():
+        assert unreadable(list(entries.values())) == [], key
         table = key.replace("/", ".")
         assert entries["dagster/row_count"]["intRepr"] == str(count(duckdb_path, table)), key
         columns = entries["dagster/column_schema"]["schema"]["columns"]
@@ -332,3 +364,28 @@ def test_ui_shows_the_project_and_materializes_every_table(
     }
     assert set(evaluations) == {f"{key}:{check}" for key in ASSET_KEYS for check in CHECKS}
     assert [k for k, e in evaluations.items() if not e["evaluation"]["success"]] == []
+
+
+def test_make_dev_serves_the_location_by_its_name_without_warnings(
+    project_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`make dev`'s command in the repo (where `dg` reads `pyproject.toml`): the location is
+    `eventsync_dagster` whatever the clone's folder is called, and `dg dev` neither warns that a
+    dagster.yaml goes unused nor that the venv does not match."""
+    bin_dir = Path(sys.executable).parent
+    port = free_port()
+    log = tmp_path / "dg-dev.log"
+    env = {**os.environ, "VIRTUAL_ENV": str(bin_dir.parent)}
+    command = [str(bin_dir / "dg"), "dev", "--host", "127.0.0.1", "--port", str(port)]
+    process = start(command, REPO, log, env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_loaded(url, process, log)
+        assert repository(url)["location"]["name"] == "eventsync_dagster"
+        # Read while it runs: stopping it makes its own warnings (a code server restarting).
+        output = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text())  # without the terminal's colours
+    finally:
+        stop([process])
+    assert "will not be used" not in output, output
+    assert "does not match" not in output, output
+    assert " - WARNING - " not in output, output

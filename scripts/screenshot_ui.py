@@ -1,24 +1,27 @@
-"""Takes the README's picture of the Dagster UI: the lineage of every asset, docs/asset-graph.png.
+"""Takes the README's pictures of the Dagster UI: the lineage of every asset
+(docs/asset-graph.png), one asset's checks (docs/asset-checks.png) and the schedules and sensors
+(docs/automation.png).
 
 Re-run it after changing assets, groups or checks (from the repo root, after `make test` or
 `make demo` has installed the project into .venv):
 
     apt-get install -y chromium          # Debian's Chromium, once; no downloaded browser
     .venv/bin/python scripts/screenshot_ui.py
-    .venv/bin/python scripts/screenshot_ui.py --out /tmp/graph.png --width 1600 --height 1000
+    .venv/bin/python scripts/screenshot_ui.py --out /tmp/pictures --width 1600 --height 1000
 
 What it does, all on 127.0.0.1 and in a temporary folder (`data/`, `.dagster_home/` and any
 `.env` of the repo are left alone, and nothing leaves the machine):
 
 1. serves both vendors from the bundled fake API (`eventsync_dev.fake_api`);
 2. materializes every asset once with `dagster asset materialize`, into a temporary DuckDB file
-   and a temporary DAGSTER_HOME holding the repo's `dagster.yaml`, so the graph shows data and
-   checks that passed;
+   and a temporary DAGSTER_HOME holding the repo's `instance/dagster.yaml`, so the graph shows
+   data and checks that passed;
 3. starts `dagster-webserver -w workspace.yaml` on a free port and marks the "Join the Dagster
    community" dialog as seen (the `setNuxSeen` mutation its "Skip" button sends);
 4. drives headless Chromium through the DevTools protocol (with the `websockets` package, which
    dagster-webserver already depends on): both groups expanded, nodes showing status and checks,
-   the sidebar hidden, the graph zoomed to fit the window, then a PNG.
+   the sidebar hidden, the graph zoomed to fit the window, then a PNG; then `luma/events`'s
+   checks tab and the automation page, each once its content has rendered.
 """
 
 import argparse
@@ -46,7 +49,17 @@ from eventsync_dev.fake_api import Dataset, FakeApi
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-DEFAULT_OUT = REPO / "docs" / "asset-graph.png"
+DEFAULT_OUT = REPO / "docs"
+CHECKS_ASSET = "luma/events"
+PAGES = {
+    # picture: (path, text that shows the page has rendered)
+    "asset-checks.png": (
+        f"/assets/{CHECKS_ASSET}?view=checks&checkDetail=primary_key_unique",
+        "duplicate_keys",
+    ),
+    "automation.png": ("/automation", "luma_change_sensor"),
+}
+"""The pictures besides the graph's, each a page and what it must show before the shot."""
 PROJECT_VARIABLES = ("LUMA_", "EVENTEE_", "EVENTSYNC_", "SOURCES__", "DESTINATION")
 CHROMIUM_FLAGS = [
     "--headless",
@@ -239,6 +252,16 @@ def zoom_to_fit(page: DevTools, margin: float = 24) -> float:
     raise RuntimeError(f"could not fit the graph: {page.js(GEOMETRY)}")
 
 
+def capture(page: DevTools, out: Path) -> None:
+    if page.js("document.body.innerText.includes('Join the Dagster community')"):
+        raise RuntimeError("the community dialog is still open")
+    time.sleep(1)
+    data = page("Page.captureScreenshot", format="png")["data"]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(base64.b64decode(data))
+    log(f"wrote {out}")
+
+
 def screenshot(url: str, groups: dict[str, list[str]], out: Path, executable: str, tmp: Path,
                width: int, height: int) -> float:  # fmt: skip
     expanded = [f"global@global:{g}" for g in groups]  # the UI's ids of groups
@@ -266,12 +289,12 @@ def screenshot(url: str, groups: dict[str, list[str]], out: Path, executable: st
             f"{names}.every(n => {GRAPH}.textContent.includes(n))"
             f" && !{GRAPH}.textContent.includes('Loading')"
         )
-        if page.js("document.body.innerText.includes('Join the Dagster community')"):
-            raise RuntimeError("the community dialog is still open")
-        time.sleep(1)
-        data = page("Page.captureScreenshot", format="png")["data"]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(base64.b64decode(data))
+        capture(page, out / "asset-graph.png")
+        for name, (path, shows) in PAGES.items():
+            page("Page.navigate", url=f"{url}{path}")
+            page.wait_for(f"document.body.innerText.includes({json.dumps(shows)})")
+            page.wait_for("!document.body.innerText.includes('Loading')", timeout=30)
+            capture(page, out / name)
     return scale
 
 
@@ -280,7 +303,7 @@ def project_environment(api: FakeApi, tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(PROJECT_VARIABLES)}
     home = tmp / "dagster_home"
     home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "instance" / "dagster.yaml", home / "dagster.yaml")
     return {
         **env,
         **demo_environment(api),
@@ -291,7 +314,7 @@ def project_environment(api: FakeApi, tmp: Path) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the pictures' folder")
     parser.add_argument("--width", type=int, default=1600)
     parser.add_argument("--height", type=int, default=1000)
     parser.add_argument("--chromium", default=shutil.which("chromium") or "chromium")
@@ -327,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             scale = screenshot(url, groups, args.out, args.chromium, tmp, args.width, args.height)
     if scale < MINIMAL_SCALE:
         log(f"warning: zoom {scale:.2f} draws bare names; try a larger --height")
-    log(f"wrote {args.out} (zoom {scale:.2f})")
+    log(f"the graph's zoom: {scale:.2f}")
     return 0
 
 

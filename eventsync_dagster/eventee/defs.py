@@ -5,7 +5,6 @@ from collections.abc import Callable, Iterator
 from typing import ClassVar
 
 import dagster as dg
-from dagster_dlt import dlt_assets
 from dlt.extract.source import DltSource
 
 from eventsync_dagster.accounts import Account
@@ -13,7 +12,7 @@ from eventsync_dagster.automation import change_sensor, daily_schedule, sync_job
 from eventsync_dagster.eventee import poll
 from eventsync_dagster.eventee.source import DEFAULT_BASE_URL, eventee_client, eventee_source
 from eventsync_dagster.http import HttpSettings, VendorClient
-from eventsync_dagster.ingest import PLACEHOLDER, TRANSLATOR, declared_pipeline, load
+from eventsync_dagster.ingest import PLACEHOLDER, load, vendor_assets
 from eventsync_dagster.resources import (
     VendorResource,
     WarehouseResource,
@@ -49,12 +48,7 @@ class EventeeResource(VendorResource):
 
 
 # One op: one `/content` response feeds seven tables.
-@dlt_assets(
-    dlt_source=eventee_source(api_token=PLACEHOLDER),
-    dlt_pipeline=declared_pipeline("eventee"),
-    name="eventee",
-    dagster_dlt_translator=TRANSLATOR,
-)
+@vendor_assets(eventee_source(api_token=PLACEHOLDER), "eventee", "eventee")
 def eventee_assets(
     context: dg.AssetExecutionContext, eventee: EventeeResource, warehouse: WarehouseResource
 ) -> Iterator[dg.MaterializeResult]:

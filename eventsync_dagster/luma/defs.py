@@ -5,14 +5,13 @@ from collections.abc import Callable, Iterator
 from typing import ClassVar
 
 import dagster as dg
-from dagster_dlt import dlt_assets
 from dlt.extract.source import DltSource
 from pydantic import Field
 
 from eventsync_dagster.accounts import Account
 from eventsync_dagster.automation import change_sensor, daily_schedule, sync_job
 from eventsync_dagster.http import HttpSettings, VendorClient
-from eventsync_dagster.ingest import PLACEHOLDER, TRANSLATOR, declared_pipeline, load
+from eventsync_dagster.ingest import PLACEHOLDER, load, vendor_assets
 from eventsync_dagster.luma import poll
 from eventsync_dagster.luma.source import DEFAULT_BASE_URL, luma_client, luma_source
 from eventsync_dagster.resources import (
@@ -79,23 +78,15 @@ class LumaResource(VendorResource):
 
 
 # Two ops, so that the blocking checks on `luma/events` run before any guest is read.
-@dlt_assets(
-    dlt_source=luma_source(api_key=PLACEHOLDER).with_resources("events"),
-    dlt_pipeline=declared_pipeline("luma"),
-    name="luma_events",
-    dagster_dlt_translator=TRANSLATOR,
-)
+@vendor_assets(luma_source(api_key=PLACEHOLDER).with_resources("events"), "luma", "luma_events")
 def luma_events_assets(
     context: dg.AssetExecutionContext, luma: LumaResource, warehouse: WarehouseResource
 ) -> Iterator[dg.MaterializeResult]:
     yield from load(context, warehouse, luma)
 
 
-@dlt_assets(
-    dlt_source=luma_source(api_key=PLACEHOLDER).with_resources("event_guests"),
-    dlt_pipeline=declared_pipeline("luma"),
-    name="luma_event_guests",
-    dagster_dlt_translator=TRANSLATOR,
+@vendor_assets(
+    luma_source(api_key=PLACEHOLDER).with_resources("event_guests"), "luma", "luma_event_guests"
 )
 def luma_guests_assets(
     context: dg.AssetExecutionContext, luma: LumaResource, warehouse: WarehouseResource
