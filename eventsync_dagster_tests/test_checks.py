@@ -68,12 +68,13 @@ def test_a_failed_blocking_check_on_events_stops_guests_in_the_same_run(
     project_env: dict[str, str], duckdb_path: Path, fake_api: FakeApi
 ) -> None:
     assert materialize("luma/events").success
-    # A row no merge will touch: a null key that came in by hand.
+    # A row no sync will touch (an account no longer synced, so never marked deleted either):
+    # a null key that came in by hand.
     execute(
         duckdb_path,
         "ALTER TABLE luma.events ALTER COLUMN api_id DROP NOT NULL",
         "INSERT INTO luma.events (account, api_id, _dlt_load_id, _dlt_id) "
-        "VALUES ('default', NULL, '1', 'x')",
+        "VALUES ('retired', NULL, '1', 'x')",
     )
     fake_api.reset_counts()
     result = materialize("luma/events", "luma/event_guests")
