@@ -432,7 +432,7 @@ def test_records_duplicated_across_pages_leave_one_row_per_key(
     for key in DUPLICATED:
         table = key.replace("/", ".")
         assert count(duckdb_path, table) == expected[table], table
-        assert metadata[key]["rows_loaded"] == expected[table] + 1, table  # the copy was sent
+        assert metadata[key]["rows_loaded"] == expected[table], table  # counted as landed
     checks = check_results(result)
     assert all(checks[f"{key}:primary_key_unique"].passed for key in DUPLICATED)
 
