@@ -14,6 +14,7 @@ from pathlib import Path
 
 from eventsync_dagster.eventee import source as eventee
 from eventsync_dagster.luma import source as luma
+from eventsync_dagster.luma.routes import GENERATIONS
 from eventsync_dagster.spec import DEFAULT_ACCOUNT
 from eventsync_dagster.tables import VENDORS
 
@@ -39,6 +40,8 @@ class Account:
     """The environment variable holding this account's key."""
     base_url: str | None = None
     """None: the vendor's base URL setting (`LUMA_BASE_URL` / `EVENTEE_BASE_URL`, or the host)."""
+    api_version: str | None = None
+    """Luma only: `legacy` or `current` routes for this calendar; None: `LUMA_API_VERSION`."""
 
     @property
     def dlt_secret_key(self) -> str:
@@ -100,7 +103,15 @@ def _account(vendor: str, entry: object, path: Path) -> Account:
             f"{path}: [[{vendor}]] {name} needs credential_variable, the name of the environment "
             "variable holding its key (e.g. LUMA_API_KEY_BERLIN)"
         )
-    unknown = set(entry) - {"name", "credential_variable", "base_url"}
+    known = {"name", "credential_variable", "base_url"} | (
+        {"api_version"} if vendor == "luma" else set()
+    )
+    unknown = set(entry) - known
     if unknown:
         raise AccountsFileError(f"{path}: [[{vendor}]] {name} has unknown keys {sorted(unknown)}")
-    return Account(vendor, str(name), str(variable), entry.get("base_url"))
+    version = entry.get("api_version")
+    if version not in (None, *GENERATIONS):
+        raise AccountsFileError(
+            f"{path}: [[{vendor}]] {name} api_version must be {' or '.join(GENERATIONS)}"
+        )
+    return Account(vendor, str(name), str(variable), entry.get("base_url"), version)

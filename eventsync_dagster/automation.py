@@ -36,7 +36,7 @@ from eventsync_dagster.spec import DEFAULT_ACCOUNT
 ACCOUNT_TAG = "eventsync/account"
 """Tag of every per-account run; the repo's run queue allows one run per value at a time."""
 
-Poll = Callable[[VendorClient, Settings], tuple[Any, str]]
+Poll = Callable[[VendorClient, Account, Settings], tuple[Any, str]]
 """A vendor's cheap change poll (`<vendor>/poll.py`): one account's upstream state, a summary."""
 Seen = dict[str, tuple[str, int]]
 """Per account: the last fingerprint and how many changes were seen."""
@@ -145,7 +145,7 @@ def evaluate(
     pool = ThreadPoolExecutor(min(POLLERS, len(accounts)), thread_name_prefix=f"{vendor}-poll")
 
     def poll_one(account: Account) -> tuple[Any, str]:
-        return poll(resource.client(account, http), settings)
+        return poll(resource.client(account, http), account, settings)
 
     futures: dict[str, Future[tuple[Any, str]]] = {
         account.name: pool.submit(poll_one, account) for account in accounts

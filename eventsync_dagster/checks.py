@@ -17,10 +17,10 @@ import dagster as dg
 from dlt.destinations.sql_client import SqlClientBase
 
 from eventsync_dagster.ingest import asset_key
+from eventsync_dagster.queries import existing_tables, query
 from eventsync_dagster.resources import WarehouseResource
 from eventsync_dagster.spec import ACCOUNT, DELETED_AT, Table
 from eventsync_dagster.tables import TABLES
-from eventsync_dagster.warehouse import query
 
 SAMPLE_SIZE = 10
 PK_UNIQUE, REQUIRED = "primary_key_unique", "required_fields_present"
@@ -50,15 +50,7 @@ class TableProbe:
         self.sql, self.t = sql, t
         self.name = sql.make_qualified_table_name(t.name)
         self.live = f"{sql.escape_column_name(DELETED_AT)} IS NULL"
-        self.exists = bool(
-            query(
-                sql,
-                "SELECT count(*) FROM information_schema.tables "
-                "WHERE table_schema = %s AND table_name = %s",
-                sql.dataset_name,
-                t.name,
-            )[0][0]
-        )
+        self.exists = bool(existing_tables(sql, [t.name]))
 
     def _columns(self, names: Sequence[str]) -> str:
         return ", ".join(self.sql.escape_column_name(c) for c in names)

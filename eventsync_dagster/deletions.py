@@ -19,6 +19,7 @@ from typing import Any
 from dlt.destinations.sql_client import SqlClientBase
 
 from eventsync_dagster.http import ALL
+from eventsync_dagster.queries import existing_tables, query
 from eventsync_dagster.spec import ACCOUNT, DELETED_AT, Table
 
 CHUNK = 500
@@ -99,7 +100,7 @@ class Vanished:
         name = sql.make_qualified_table_name(table.name)
         deleted = sql.escape_column_name(DELETED_AT)
         where = " AND ".join(conditions if self.hard else [*conditions, f"{deleted} IS NULL"])
-        (count,) = _rows(sql, f"SELECT count(*) FROM {name} WHERE {where}", *args)[0]
+        (count,) = query(sql, f"SELECT count(*) FROM {name} WHERE {where}", *args)[0]
         if count:
             if self.hard:
                 sql.execute_sql(f"DELETE FROM {name} WHERE {where}", *args)
@@ -117,16 +118,5 @@ def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
         yield list(values[start : start + CHUNK])
 
 
-def _rows(sql: SqlClientBase[Any], statement: str, *args: Any) -> list[Sequence[Any]]:
-    return list(sql.execute_sql(statement, *args) or [])
-
-
 def _exists(sql: SqlClientBase[Any], table: str) -> bool:
-    found = _rows(
-        sql,
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = %s AND "
-        "table_name = %s",
-        sql.dataset_name,
-        table,
-    )
-    return bool(found[0][0])
+    return bool(existing_tables(sql, [table]))

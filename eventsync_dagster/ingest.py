@@ -20,6 +20,7 @@ from dlt.extract.source import DltSource
 from eventsync_dagster.accounts import Account, AccountsFileError
 from eventsync_dagster.deletions import Vanished
 from eventsync_dagster.http import RequestStats, SourceError
+from eventsync_dagster.queries import existing_tables, query
 from eventsync_dagster.resources import VendorResource, WarehouseResource
 from eventsync_dagster.settings import SettingsError, load_lenient
 from eventsync_dagster.settings import load as load_settings
@@ -30,7 +31,6 @@ from eventsync_dagster.warehouse import (
     Warehouse,
     WarehouseBusy,
     loaded_by_account,
-    query,
     row_counts,
 )
 
@@ -103,7 +103,7 @@ def column_schema(t: Table) -> dg.TableSchema:
 def preview(sql: SqlClientBase[Any], t: Table, load_ids: list[str]) -> dg.MetadataValue:
     """A few rows this step loaded, in the spec's preview columns (never personal data)."""
     columns = [ACCOUNT, *t.preview]
-    if not load_ids:
+    if not load_ids or not existing_tables(sql, [t.name]):
         return dg.MetadataValue.md("_no rows loaded_")
     placeholders = ", ".join(["%s"] * len(load_ids))
     selected, key = ([sql.escape_column_name(c) for c in cs] for cs in (columns, t.primary_key))

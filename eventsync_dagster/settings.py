@@ -208,10 +208,11 @@ class Settings(BaseModel):
         "LUMA_API_VERSION",
         "legacy",
         "Luma",
-        """Which version of Luma's API the sync calls: legacy, the /v1 endpoints the sources
-        were built and tested against, or current, Luma's newer version.""",
+        """Which generation of Luma's routes a sync calls: legacy (/v1/calendar/list-events,
+        the seeds') or current (/v1/calendars/events/list); the warehouse keeps one shape
+        either way. An account in the accounts file may set its own api_version.""",
         "legacy or current",
-        "`legacy` or `current`: which version of Luma's API is called",
+        "`legacy` or `current`: which generation of Luma's routes is called (also per account)",
     )
     luma_requests_per_minute: int | None = _setting(
         "LUMA_REQUESTS_PER_MINUTE",

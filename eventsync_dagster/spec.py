@@ -64,6 +64,7 @@ class Table:
     """dlt resource name and warehouse table name."""
     description: str
     endpoint: str
+    """The route a sync reads by default (Luma's older generation where it has one)."""
     natural_key: tuple[str, ...]
     """The vendor's key; the warehouse key adds `account` (one deployment, several accounts)."""
     source_columns: Mapping[str, Column]
@@ -77,6 +78,11 @@ class Table:
     """Columns shown in the materialization's preview of new rows: never personal data."""
     personal: Mapping[str, str] = field(default_factory=dict)
     """Contact fields hashed under `EVENTSYNC_HASH_PII`, and how each is normalised (pii.py)."""
+    routes: Mapping[str, str] = field(default_factory=dict)
+    """Luma's route per API generation (`legacy`, `current`) where the vendor has generations;
+    a table documented on one generation only lists that one, read whichever is chosen."""
+    cost: tuple[str, str] = ("1", "1")
+    """Requests a sync of a calendar of 1,000 events makes for it: full, and a daily refresh."""
 
     @property
     def upstream(self) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from eventsync_dagster.eventee import tables as eventee
 from eventsync_dagster.luma import tables as luma
+from eventsync_dagster.luma.routes import GENERATIONS
 from eventsync_dagster.spec import Table
 
 VENDORS: tuple[str, ...] = ("luma", "eventee")
@@ -24,16 +25,23 @@ def vendor_tables(vendor: str) -> tuple[Table, ...]:
 
 
 def markdown_table() -> str:
-    """The README's table list, so the docs cannot drift from the spec."""
+    """The README's table list, so the docs cannot drift from the spec: the route each table is
+    read from on either generation of Luma's routes (`LUMA_API_VERSION`), its key, and the
+    requests it costs a calendar of 1,000 events (W: events in the guest refresh window)."""
     lines = [
-        "| table | endpoint | primary key | required (never null) |",
-        "|---|---|---|---|",
+        "| table | route (`legacy`) | route (`current`) | primary key | required (never null) "
+        "| requests: full sync | daily refresh |",
+        "|---|---|---|---|---|---|---|",
     ]
-    lines += [
-        f"| `{t.vendor}.{t.name}` | `{t.endpoint}` | {', '.join(f'`{c}`' for c in t.primary_key)} "
-        f"| {', '.join(f'`{c}`' for c in t.not_null)} |"
-        for t in TABLES
-    ]
+    for t in TABLES:
+        legacy, current = (
+            t.routes.get(g, next(iter(t.routes.values()), t.endpoint)) for g in GENERATIONS
+        )
+        lines.append(
+            f"| `{t.vendor}.{t.name}` | `{legacy}` | `{current}` "
+            f"| {', '.join(f'`{c}`' for c in t.primary_key)} "
+            f"| {', '.join(f'`{c}`' for c in t.not_null)} | {t.cost[0]} | {t.cost[1]} |"
+        )
     return "\n".join(lines)
 
 

@@ -45,6 +45,7 @@ from filelock import FileLock
 from filelock import Timeout as FileLockTimeout
 
 from eventsync_dagster.deletions import Vanished
+from eventsync_dagster.queries import existing_tables, query
 from eventsync_dagster.settings import Settings
 from eventsync_dagster.settings import load as load_settings
 from eventsync_dagster.spec import ACCOUNT, DELETED_AT
@@ -66,15 +67,13 @@ class WarehouseBusy(RuntimeError):
     transient = True
 
 
-def query(sql: SqlClientBase[Any], statement: str, *args: Any) -> list[Sequence[Any]]:
-    return list(sql.execute_sql(statement, *args) or [])
-
-
 def row_counts(sql: SqlClientBase[Any], tables: Iterable[str]) -> dict[str, int]:
     """Live rows per table: those the vendor still lists (deletions.py)."""
     live = f"{sql.escape_column_name(DELETED_AT)} IS NULL"
-    counts = {}
-    for t in tables:
+    tables = list(tables)
+    present = existing_tables(sql, tables)
+    counts = {t: 0 for t in tables if t not in present}
+    for t in (t for t in tables if t in present):
         (count,) = query(
             sql, f"SELECT count(*) FROM {sql.make_qualified_table_name(t)} WHERE {live}"
         )[0]
@@ -88,7 +87,7 @@ def loaded_by_account(
     """Rows these loads wrote into `table`, per account, counted in the warehouse itself: what
     dlt's normalize counts is not what lands on every destination (PostgreSQL's csv path
     reported 17,609 rows for 1,000 guests)."""
-    if not load_ids:
+    if not load_ids or not existing_tables(sql, [table]):
         return {}
     account = sql.escape_column_name(ACCOUNT)
     marks = ", ".join(["%s"] * len(load_ids))

@@ -31,6 +31,7 @@ TYPES = {
         "text": "VARCHAR",
         "bigint": "BIGINT",
         "double": "DOUBLE",
+        "bool": "BOOLEAN",
         "date": "DATE",
         "timestamp": "TIMESTAMP WITH TIME ZONE",
         "json": "JSON",
@@ -39,6 +40,7 @@ TYPES = {
         "text": "character varying",
         "bigint": "bigint",
         "double": "double precision",
+        "bool": "boolean",
         "date": "date",
         "timestamp": "timestamp with time zone",
         "json": "jsonb",
@@ -83,6 +85,7 @@ def test_every_table_lands_declared_typed_and_counted_with_the_last_copy_kept(
     destination: str, fake_api: FakeApi, capfd: pytest.CaptureFixture[str]
 ) -> None:
     data = fake_api.dataset
+    data.organization = True  # every table has rows (a calendar key's calendars would not)
     # The last copy of a repeated key wins: a participant listed twice, a guest twice.
     first = data.participants[0]
     data.participants.append({**first, "company": "Read Last"})

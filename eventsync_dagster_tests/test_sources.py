@@ -67,30 +67,38 @@ def test_guest_nested_fields_land_as_json(tmp_path: Path) -> None:
     assert json.loads(answers) == guest["registration_answers"]
 
 
-def test_eventee_loads_nine_tables_from_three_requests(tmp_path: Path) -> None:
+def test_eventee_loads_twelve_tables_from_six_requests(tmp_path: Path) -> None:
     with FakeApi(dataset=Dataset(events=1, participants=7)) as api:
         run(api, tmp_path / "w.duckdb", "eventee")
-        assert dict(api.counts) == {
-            "/public/v1/content": 1,
-            "/public/v1/partners": 1,
-            "/public/v1/participants": 1,
-        }
+        listings = ("partners", "participants", "groups", "reviews", "registrations")
+        assert dict(api.counts) == {f"/public/v1/{n}": 1 for n in ("content", *listings)}
         content = api.dataset.content
         for name, records in content.items():
             assert count(tmp_path / "w.duckdb", f"eventee.{name}") == len(records), name
+        for name in listings:
+            expected = len(getattr(api.dataset, name))
+            assert count(tmp_path / "w.duckdb", f"eventee.{name}") == expected, name
         assert count(tmp_path / "w.duckdb", "eventee.participants") == 7
         assert count(tmp_path / "w.duckdb", "eventee.partners") == len(api.dataset.partners)
 
 
-@pytest.mark.parametrize("bare", [False, True], ids=["data-envelope", "bare-list"])
-def test_eventee_lists_with_or_without_data_envelope(tmp_path: Path, bare: bool) -> None:
-    with FakeApi(dataset=Dataset(events=1, participants=5)) as api:
+@pytest.mark.parametrize(
+    ("bare", "registrations"),
+    [(False, 4), (True, 4), (True, 1)],
+    ids=["data-envelope", "bare-list", "one-registration-as-a-bare-object"],
+)
+def test_eventee_lists_with_or_without_data_envelope(
+    tmp_path: Path, bare: bool, registrations: int
+) -> None:
+    dataset = Dataset(events=1, participants=5, registrations=registrations)
+    with FakeApi(dataset=dataset) as api:
         api.faults.eventee_bare_lists = bare
         run(api, tmp_path / "w.duckdb", "eventee")
         emails = {p["email"] for p in api.dataset.participants}
-    assert {
-        r[0] for r in rows(tmp_path / "w.duckdb", "SELECT email FROM eventee.participants")
-    } == emails
+        ids = {r["id"] for r in api.dataset.registrations}
+    db = tmp_path / "w.duckdb"
+    assert {r[0] for r in rows(db, "SELECT email FROM eventee.participants")} == emails
+    assert {r[0] for r in rows(db, "SELECT id FROM eventee.registrations")} == ids
 
 
 def test_merge_is_idempotent_and_updates_changed_records(tmp_path: Path) -> None:

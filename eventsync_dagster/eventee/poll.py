@@ -1,4 +1,4 @@
-"""Eventee's change poll, for the change sensor: what a sync reads, in its three requests.
+"""Eventee's change poll, for the change sensor: what a sync reads, in its six requests.
 
 Plain HTTP code (no Dagster): the sensor in `defs.py` fingerprints what this returns.
 """
@@ -7,18 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from eventsync_dagster.accounts import Account
 from eventsync_dagster.eventee.source import content_shape, listing_shape, records
-from eventsync_dagster.eventee.tables import CONTENT_TABLES
+from eventsync_dagster.eventee.tables import CONTENT_TABLES, LISTINGS
 from eventsync_dagster.http import VendorClient
 from eventsync_dagster.settings import Settings
 
 
-def poll(client: VendorClient, settings: Settings) -> tuple[Any, str]:
-    """All of `/content` plus partners and participants (Eventee has no cheaper change signal)."""
+def poll(client: VendorClient, account: Account, settings: Settings) -> tuple[Any, str]:
+    """All of `/content` plus every listing (Eventee has no cheaper change signal)."""
     content = client.get_json("/content", content_shape)
-    partners = records(client.get_json("/partners", listing_shape))
-    participants = records(client.get_json("/participants", listing_shape))
+    listings = {t.name: records(client.get_json(t.endpoint, listing_shape)) for t in LISTINGS}
     sizes = {name: len(content.get(name) or []) for name in CONTENT_TABLES}
-    sizes |= {"partners": len(partners), "participants": len(participants)}
+    sizes |= {name: len(rows) for name, rows in listings.items()}
     summary = ", ".join(f"{n} {name}" for name, n in sizes.items())
-    return [content, partners, participants], summary
+    return [content, *listings.values()], summary

@@ -1,5 +1,5 @@
-"""Eventee as a pure dlt source: seven programme tables from one `/content` call, plus partners
-and participants.
+"""Eventee as a pure dlt source: seven programme tables from one `/content` call, plus one
+request each for partners, participants, groups, reviews and registrations.
 
 The seed's config requests `/content` once per table; here one unselected parent resource reads
 it once per run and a transformer per table picks its list, so each table stays its own resource
@@ -54,14 +54,18 @@ def eventee_client(
 
 
 def records(body: Any) -> list[dict[str, Any]]:
-    """The seed says records come under `data`; the real API sends a bare list. Take both."""
-    return body["data"] if isinstance(body, dict) else body
+    """The seed says records come under `data`; the real API sends a bare list, and `/registrations`
+    a bare object when there is one. Take all three (`listing_shape` has checked which)."""
+    if isinstance(body, list):
+        return body
+    rows: list[dict[str, Any]] = body.get("data", [body])
+    return rows
 
 
 def listing_shape(body: Any) -> str | None:
-    rows = body.get("data") if isinstance(body, dict) else body
+    rows = body.get("data", [body]) if isinstance(body, dict) and body else body
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        return "neither a list of objects nor {data: [...]}"
+        return "neither a list of objects, nor {data: [...]}, nor one object"
     return None
 
 
@@ -94,7 +98,7 @@ def eventee_source(
     pii_salt: str | None = None,
     account: str = DEFAULT_ACCOUNT,
 ) -> list[DltResource]:
-    """All nine Eventee tables in three requests per run.
+    """All twelve Eventee tables in six requests per run.
 
     `hash_pii` stores participants' and speakers' emails and phone numbers as salted SHA-256
     (`pii.py`). Every row carries `account`, the event's name in the accounts file.

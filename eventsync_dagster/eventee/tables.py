@@ -2,6 +2,7 @@
 
 from eventsync_dagster.spec import (
     BIGINT,
+    BOOL,
     DATE,
     EMAIL,
     JSON,
@@ -20,6 +21,8 @@ _TIMES = {
     "created_at": Column(TIMESTAMP, "When the row was created in Eventee (UTC)."),
     "updated_at": Column(TIMESTAMP, "When the row last changed in Eventee (UTC)."),
 }
+_SHARED = ("1, shared by the seven", "1, shared by the seven")
+"""What a `/content` table costs: one request feeds seven tables."""
 _START = Column(TIMESTAMP, "When it starts (UTC).")
 _END = Column(TIMESTAMP, "When it ends (UTC).")
 _SESSION = columns(
@@ -50,6 +53,7 @@ TABLES: tuple[Table, ...] = (
         name="halls",
         description="Halls (rooms and stages) of the Eventee event.",
         endpoint="/content",
+        cost=_SHARED,
         natural_key=("id",),
         preview=("id", "name", "order"),
         source_columns=columns(
@@ -66,6 +70,7 @@ TABLES: tuple[Table, ...] = (
         name="days",
         description="Days of the Eventee event.",
         endpoint="/content",
+        cost=_SHARED,
         natural_key=("id",),
         preview=("id", "date"),
         source_columns=columns(
@@ -80,6 +85,7 @@ TABLES: tuple[Table, ...] = (
         name="lectures",
         description="Lectures (talks) of the Eventee event, with hall, day, speakers and tracks.",
         endpoint="/content",
+        cost=_SHARED,
         natural_key=("id",),
         preview=("id", "name", "start", "end", "hall_id"),
         source_columns=_SESSION,
@@ -89,6 +95,7 @@ TABLES: tuple[Table, ...] = (
         name="speakers",
         description="Speakers of the Eventee event.",
         endpoint="/content",
+        cost=_SHARED,
         natural_key=("id",),
         preview=("id", "company", "position", "country"),
         source_columns=columns(
@@ -117,6 +124,7 @@ TABLES: tuple[Table, ...] = (
         name="workshops",
         description="Workshops of the Eventee event (bookable sessions with a capacity).",
         endpoint="/content",
+        cost=_SHARED,
         natural_key=("id",),
         preview=("id", "name", "start", "end", "capacity"),
         source_columns=_SESSION,
@@ -126,6 +134,7 @@ TABLES: tuple[Table, ...] = (
         name="pauses",
         description="Pauses (breaks) in the Eventee programme.",
         endpoint="/content",
+        cost=_SHARED,
         natural_key=("id",),
         preview=("id", "name", "start", "end"),
         source_columns=columns(id=_ID, event_id=_EVENT_ID, name=_NAME, start=_START, end=_END),
@@ -135,6 +144,7 @@ TABLES: tuple[Table, ...] = (
         name="tracks",
         description="Tracks (themes) that group the Eventee lectures and workshops.",
         endpoint="/content",
+        cost=_SHARED,
         natural_key=("id",),
         preview=("id", "name", "color"),
         source_columns=columns(
@@ -175,7 +185,65 @@ TABLES: tuple[Table, ...] = (
         ),
         personal={"email": EMAIL, "phone": PHONE},
     ),
+    Table(
+        vendor="eventee",
+        name="groups",
+        description="Participant groups of the Eventee event (ticket kinds, VIPs, staff, …).",
+        endpoint="/groups",
+        natural_key=("id",),
+        preview=("id", "name", "is_default"),
+        source_columns=columns(
+            id=_ID,
+            name=Column(TEXT, "The group's name for the organiser."),
+            public_name=Column(TEXT, "The group's name shown to participants."),
+            color=Column(TEXT, "The group's colour (`#rrggbb`)."),
+            emoji=Column(TEXT, "The group's emoji."),
+            is_default=Column(BOOL, "New participants join this group."),
+        ),
+    ),
+    Table(
+        vendor="eventee",
+        name="reviews",
+        description="Participants' ratings of the lectures and workshops: how talks were rated.",
+        endpoint="/reviews",
+        natural_key=("id",),
+        preview=("id", "lecture_id", "stars", "created_at"),
+        source_columns=columns(
+            id=_ID,
+            stars=Column(BIGINT, "The rating, 1 to 5."),
+            comment=Column(TEXT, "What the participant wrote, if anything."),
+            username=Column(TEXT, "The reviewer's name in the app."),
+            user_id=Column(BIGINT, "Eventee's id of the reviewer."),
+            lecture_id=Column(BIGINT, "The session rated (eventee.lectures.id or workshops.id)."),
+            lecture=Column(JSON, "The session rated, as Eventee sends it."),
+            device=Column(TEXT, "The reviewer's device."),
+            os=Column(TEXT, "The reviewer's operating system (Eventee's `OS`)."),
+            **_TIMES,
+        ),
+    ),
+    Table(
+        vendor="eventee",
+        name="registrations",
+        description="Registrations to the Eventee event, with their group and status.",
+        endpoint="/registrations",
+        natural_key=("id",),
+        preview=("id", "group_id", "status", "company"),
+        source_columns=columns(
+            id=_ID,
+            email=Column(TEXT, "The registrant's email (hashed under EVENTSYNC_HASH_PII)."),
+            first_name=Column(TEXT, "The registrant's first name."),
+            last_name=Column(TEXT, "The registrant's last name."),
+            phone=Column(TEXT, "The registrant's phone (hashed under EVENTSYNC_HASH_PII)."),
+            company=Column(TEXT, "The registrant's company."),
+            position=Column(TEXT, "The registrant's job title."),
+            group_id=Column(BIGINT, "The registrant's group (eventee.groups.id)."),
+            status=Column(TEXT, "The registration's status."),
+        ),
+        personal={"email": EMAIL, "phone": PHONE},
+    ),
 )
 
 CONTENT_TABLES: tuple[str, ...] = tuple(t.name for t in TABLES if t.endpoint == "/content")
 """The seven tables one `/content` response feeds."""
+LISTINGS: tuple[Table, ...] = tuple(t for t in TABLES if t.endpoint != "/content")
+"""The tables read one request each."""

@@ -14,6 +14,7 @@ from eventsync_dagster.http import HttpSettings, VendorClient
 from eventsync_dagster.ingest import PLACEHOLDER, load, vendor_assets
 from eventsync_dagster.luma import poll
 from eventsync_dagster.luma.source import DEFAULT_BASE_URL, luma_client, luma_source
+from eventsync_dagster.luma.tables import PER_EVENT, TABLES
 from eventsync_dagster.resources import (
     VendorResource,
     WarehouseResource,
@@ -73,12 +74,19 @@ class LumaResource(VendorResource):
             full_refresh=self.full_refresh or settings.full_refresh,
             log=log,
             account=account.name,
+            api_version=account.api_version or settings.luma_api_version,
             **pii_arguments(settings),
         )
 
 
-# Two ops, so that the blocking checks on `luma/events` run before any guest is read.
-@vendor_assets(luma_source(api_key=PLACEHOLDER).with_resources("events"), "luma", "luma_events")
+# Two ops, so that the blocking checks on `luma/events` run before any per-event table is read;
+# the per-event tables share one read of the events.
+CALENDAR_WIDE = [t.name for t in TABLES if not t.parent]
+
+
+@vendor_assets(
+    luma_source(api_key=PLACEHOLDER).with_resources(*CALENDAR_WIDE), "luma", "luma_events"
+)
 def luma_events_assets(
     context: dg.AssetExecutionContext, luma: LumaResource, warehouse: WarehouseResource
 ) -> Iterator[dg.MaterializeResult]:
@@ -86,7 +94,9 @@ def luma_events_assets(
 
 
 @vendor_assets(
-    luma_source(api_key=PLACEHOLDER).with_resources("event_guests"), "luma", "luma_event_guests"
+    luma_source(api_key=PLACEHOLDER).with_resources(*(t.name for t in PER_EVENT)),
+    "luma",
+    "luma_event_guests",
 )
 def luma_guests_assets(
     context: dg.AssetExecutionContext, luma: LumaResource, warehouse: WarehouseResource
@@ -104,7 +114,7 @@ defs = dg.Definitions(
             "luma",
             JOB,
             poll.poll,
-            "Refreshes Luma events and their guests when the calendar's events change.",
+            "Refreshes every Luma table when the calendar's events, contacts or tags change.",
         )
     ],
     resources={"luma": LumaResource()},

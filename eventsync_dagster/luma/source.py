@@ -1,4 +1,5 @@
-"""Luma as a pure dlt source: events, and the guests of every event.
+"""Luma as a pure dlt source: the calendar's events, contacts, tags and calendars, and per event
+its guests, ticket types, coupons and blasts, on either generation of Luma's routes (`routes.py`).
 
 Runs without Dagster (`dlt.pipeline(...).run(luma_source())` takes the key from
 `[sources.luma] api_key` in `.dlt/secrets.toml` like any dlt source).
@@ -15,6 +16,7 @@ import dlt
 from dlt.common import jsonpath
 from dlt.extract.resource import DltResource
 from dlt.sources.helpers.rest_client.auth import APIKeyAuth
+from dlt.sources.helpers.rest_client.paginators import BasePaginator, SinglePagePaginator
 
 from eventsync_dagster import pii
 from eventsync_dagster.budget import SharedBudget, budget_path
@@ -26,18 +28,36 @@ from eventsync_dagster.http import (
     VendorClient,
     require_credential,
 )
-from eventsync_dagster.luma.tables import EVENTS, GUESTS
+from eventsync_dagster.luma.routes import LEGACY, Route, route
+from eventsync_dagster.luma.tables import (
+    CALENDARS,
+    EVENT_BLASTS,
+    EVENT_TAGS,
+    EVENTS,
+    GUESTS,
+    PER_EVENT,
+    TABLES,
+    TICKET_TYPES,
+)
 from eventsync_dagster.progress import Progress
 from eventsync_dagster.rows import loadable
-from eventsync_dagster.spec import DEFAULT_ACCOUNT
+from eventsync_dagster.spec import DEFAULT_ACCOUNT, Table
 
 DEFAULT_BASE_URL = "https://public-api.luma.com"
 API_KEY_VARIABLE = "LUMA_API_KEY"
 PAGE_SIZE = 100
 """The largest page Luma accepts."""
 GONE_OR_FOREIGN = (403, 404)
-"""An event's guests answering these: the event was deleted mid-sync (404) or is an external
-`calev-` event the key cannot read (403). That event is skipped, not the step."""
+"""An event's guests (or ticket types, …) answering these: the event was deleted mid-sync (404)
+or is an external `calev-` event the key cannot read (403). That event is skipped, not the step."""
+NOT_AN_ORGANISATION = (401, 403)
+"""The organisation route answering these to a key the calendar routes accept: a calendar key.
+Its calendars are skipped with one line, not the step."""
+WRAPPERS = {EVENTS.name: "event", GUESTS.name: "guest"}
+"""Tables whose older route wraps each record in its entry (`{api_id, event: {...}}`)."""
+ONE_PAGE = {EVENT_TAGS.name, TICKET_TYPES.name, EVENT_BLASTS.name}
+"""Routes Luma answers in one page (no cursor)."""
+EXTRA_PARAMS: dict[str, dict[str, Any]] = {TICKET_TYPES.name: {"include_hidden": "true"}}
 
 
 def luma_client(
@@ -81,10 +101,12 @@ _NEXT_CURSOR, _HAS_MORE = jsonpath.compile_path("next_cursor"), jsonpath.compile
 ENTRIES = jsonpath.compile_path("entries")
 
 
-def unwrap(entries: list[dict[str, Any]], wrapper: str) -> list[dict[str, Any]]:
+def unwrap(entries: list[dict[str, Any]], wrapper: str | None) -> list[dict[str, Any]]:
     """The records of a page: `{api_id, event: {...}, tags}` entries as their `event` with the
     entry's `tags` beside it, and an entry without its wrapper (seen on the older routes too)
     as it is."""
+    if wrapper is None:
+        return entries
     records = []
     for entry in entries:
         inner = entry.get(wrapper)
@@ -122,19 +144,49 @@ def page_shape(body: Any) -> str | None:
     return None
 
 
-def list_events(client: VendorClient, page_size: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
-    """Pages of events, unwrapped from their entries."""
-    paginator = _cursor(client, EVENTS.name, EVENTS.endpoint)
+def one_page_shape(body: Any) -> str | None:
+    """A route Luma answers in one page: its entries are all there is."""
+    problem = page_shape(body)
+    return None if problem == "no has_more" else problem
+
+
+def read(
+    client: VendorClient,
+    table: Table,
+    generation: str,
+    *,
+    scope: str = ALL,
+    params: dict[str, Any] | None = None,
+    page_size: int = PAGE_SIZE,
+    record_statuses: tuple[int, ...] = (),
+) -> Iterator[list[dict[str, Any]]]:
+    """Pages of a table's records in the warehouse's shape; the listing (`scope`: the account's
+    table, or one event's rows) is noted as read completely when it ended as Luma said."""
+    way: Route = route(table, generation)
+    one_page = table.name in ONE_PAGE
+    paginator: BasePaginator = (
+        SinglePagePaginator()
+        if one_page
+        else _cursor(client, table.name, f"{way.path}?{way.event_param}={scope}")
+        if scope != ALL
+        else _cursor(client, table.name, way.path)
+    )
+    query = {**EXTRA_PARAMS.get(table.name, {}), **(params or {})}
+    if scope != ALL:
+        query[way.event_param] = scope
+    if not one_page:
+        query["pagination_limit"] = page_size
     for page in client.pages(
-        EVENTS.endpoint,
-        params={"pagination_limit": page_size},
+        way.path,
+        params=query,
         paginator=paginator,
         data_selector=ENTRIES,
-        expect=page_shape,
+        expect=one_page_shape if one_page else page_shape,
+        record_statuses=record_statuses,
     ):
-        yield unwrap(page, "event")
-    if not paginator.truncated:
-        client.stats.read_completely(EVENTS.name, ALL)
+        yield way.shaped(unwrap(page, WRAPPERS.get(table.name)))
+    if not getattr(paginator, "truncated", False):
+        client.stats.read_completely(table.name, scope)
 
 
 def ended_before(event: dict[str, Any], cutoff: datetime) -> bool:
@@ -159,14 +211,16 @@ def luma_source(
     hash_pii: bool = False,
     pii_salt: str | None = None,
     account: str = DEFAULT_ACCOUNT,
-) -> tuple[DltResource, DltResource]:
-    """Events and their guests.
+    api_version: str = LEGACY,
+) -> list[DltResource]:
+    """The calendar's tables, and per event its guests, ticket types, coupons and blasts.
 
-    Luma has no updated-since filter, so every sync reads all events. Guests are read per event;
-    those of events that ended more than `guest_refresh_days` ago are read once more after the
-    window closes and then kept as they are (`full_refresh=True` reads them all again).
-    Every row carries `account`, the calendar's name in the accounts file.
-    `hash_pii` stores guests' emails and phone numbers as salted SHA-256 (`pii.py`).
+    Luma has no updated-since filter, so every sync reads all events. The per-event tables are
+    read per event; those of events that ended more than `guest_refresh_days` ago are read once
+    more after the window closes and then kept as they are (`full_refresh=True` reads them all
+    again). `api_version` picks the generation of Luma's routes (`routes.py`). Every row carries
+    `account`, the calendar's name in the accounts file. `hash_pii` stores emails and phone
+    numbers as salted SHA-256 (`pii.py`).
     """
     salt = pii.require_salt(pii_salt) if hash_pii else None
     client = client or luma_client(
@@ -178,77 +232,92 @@ def luma_source(
     )
     progress = Progress("luma", client.stats, log, account=account)
 
-    @dlt.resource(
-        name=EVENTS.name,
-        primary_key=list(EVENTS.primary_key),
-        write_disposition="merge",
-        columns=EVENTS.dlt_columns(),
-    )
+    def _resource(table: Table) -> dict[str, Any]:
+        return {
+            "name": table.name,
+            "primary_key": list(table.primary_key),
+            "write_disposition": "merge",
+            "columns": table.dlt_columns(),
+        }
+
+    @dlt.resource(**_resource(EVENTS))
     def events() -> Iterator[list[dict[str, Any]]]:
         listed: set[str] = set()
-        for page in list_events(client, page_size):
+        for page in read(client, EVENTS, api_version, page_size=page_size):
             progress.add(events_read=len(page))
             listed.update(str(event.get("api_id")) for event in page)
             yield page
         if ALL in client.stats.complete.get(EVENTS.name, set()):
-            # An event gone from a complete listing has its guests marked with it: should it
-            # come back, they are read again rather than kept as settled (and marked).
-            settled = dlt.current.resource_state(GUESTS.name).get("settled_events", {})
-            for event_id in set(settled.get(account, {})) - listed:
-                del settled[account][event_id]
+            # An event gone from a complete listing has its rows marked with it: should it come
+            # back, they are read again rather than kept as settled (and marked).
+            for table in PER_EVENT:
+                settled = dlt.current.resource_state(table.name).get("settled_events", {})
+                for event_id in set(settled.get(account, {})) - listed:
+                    del settled[account][event_id]
 
-    @dlt.transformer(
-        name=GUESTS.name,
-        data_from=events,
-        primary_key=list(GUESTS.primary_key),
-        write_disposition="merge",
-        columns=GUESTS.dlt_columns(),
-    )
-    def event_guests(event_page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-        # Events whose guests were read after the refresh window had closed: they cannot change.
-        # Per account: two calendars may list one event.
-        state = dlt.current.resource_state().setdefault("settled_events", {})
-        settled: dict[str, str] = state.setdefault(account, {})
-        now = datetime.now(UTC)
-        cutoff = now - timedelta(days=guest_refresh_days)
-        for event in event_page:
-            event_id = event["api_id"]
-            if event_id in settled and not full_refresh:
-                progress.add(events_skipped=1)
-                continue
-            paginator = _cursor(client, GUESTS.name, f"{GUESTS.endpoint}?event_api_id={event_id}")
+    def listing(table: Table) -> DltResource:
+        def rows() -> Iterator[list[dict[str, Any]]]:
+            statuses = NOT_AN_ORGANISATION if table is CALENDARS else ()
             try:
-                for page in client.pages(
-                    GUESTS.endpoint,
-                    params={"event_api_id": event_id, "pagination_limit": page_size},
-                    paginator=paginator,
-                    data_selector=ENTRIES,
-                    expect=page_shape,
-                    record_statuses=GONE_OR_FOREIGN,
+                for page in read(
+                    client, table, api_version, page_size=page_size, record_statuses=statuses
                 ):
-                    page = unwrap(page, "guest")
-                    for guest in page:
-                        guest["event_api_id"] = event_id
-                    progress.add(guests_read=len(page))
+                    progress.add(**{f"{table.name}_read": len(page)})
                     yield page
-            except RecordUnavailable as gone:
-                why = "deleted since it was listed" if gone.status == 404 else "not this key's"
-                client.stats.warn(
-                    GUESTS.name,
-                    f"skipped the guests of event {event_id}: Luma answered {gone.status} "
-                    f"({why}); its other guests were not read",
+            except RecordUnavailable as refused:
+                progress.log(
+                    f"luma.calendars skipped for account {account}: Luma answered "
+                    f"{refused.status}, so its key is a calendar key (organisation keys only)"
                 )
-                progress.add(events_skipped_unavailable=1)
-                continue
-            progress.add(events_done=1)
-            if paginator.truncated:
-                continue
-            client.stats.read_completely(GUESTS.name, event_id)
-            if ended_before(event, cutoff):
-                settled[event_id] = now.isoformat()
 
-    loadable(events, EVENTS, progress)
-    loadable(event_guests, GUESTS, progress)
+        return dlt.resource(rows, **_resource(table))
+
+    def per_event(table: Table) -> DltResource:
+        def rows(event_page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+            # Events whose rows were read after the refresh window had closed cannot change.
+            # Per account: two calendars may list one event.
+            state = dlt.current.resource_state().setdefault("settled_events", {})
+            settled: dict[str, str] = state.setdefault(account, {})
+            now = datetime.now(UTC)
+            cutoff = now - timedelta(days=guest_refresh_days)
+            for event in event_page:
+                event_id = event["api_id"]
+                if event_id in settled and not full_refresh:
+                    progress.add(**{f"{table.name}_events_skipped": 1})
+                    continue
+                try:
+                    for page in read(
+                        client,
+                        table,
+                        api_version,
+                        scope=event_id,
+                        page_size=page_size,
+                        record_statuses=GONE_OR_FOREIGN,
+                    ):
+                        for row in page:
+                            row["event_api_id"] = event_id
+                        progress.add(**{f"{table.name}_read": len(page)})
+                        yield page
+                except RecordUnavailable as gone:
+                    why = "deleted since it was listed" if gone.status == 404 else "not this key's"
+                    client.stats.warn(
+                        table.name,
+                        f"skipped the {table.name} of event {event_id}: Luma answered "
+                        f"{gone.status} ({why}); its other {table.name} were not read",
+                    )
+                    progress.add(events_skipped_unavailable=1)
+                    continue
+                if event_id in client.stats.complete.get(table.name, set()) and ended_before(
+                    event, cutoff
+                ):
+                    settled[event_id] = now.isoformat()
+
+        return dlt.transformer(rows, data_from=events, **_resource(table))
+
+    made: dict[str, DltResource] = {EVENTS.name: events}
+    made |= {t.name: listing(t) for t in TABLES if t is not EVENTS and not t.parent}
+    made |= {t.name: per_event(t) for t in PER_EVENT}
+    resources = [loadable(made[t.name], t, progress) for t in TABLES]
     if salt:
-        pii.protect(event_guests, GUESTS, salt)
-    return events, event_guests
+        resources = [pii.protect(r, t, salt) for r, t in zip(resources, TABLES, strict=True)]
+    return resources

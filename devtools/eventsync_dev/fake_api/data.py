@@ -42,6 +42,13 @@ _CITIES = (
     ("London", "United Kingdom", "England", "51.5072", "-0.1276"),
 )
 _TOPICS = ("Data", "Python", "Dagster", "DuckDB", "Analytics", "Streaming", "Open Source")
+PER_EVENT = ("ticket_types", "event_coupons", "event_blasts")
+"""Luma tables listed one event at a time, besides guests (see Dataset.per_event)."""
+LISTS = (
+    "people", "person_tags", "event_tags", "calendars",
+    "partners", "participants", "groups", "reviews", "registrations",
+)  # fmt: skip
+"""The other tables' live lists, attributes of the Dataset."""
 _INTERESTS = ("data", "ai", "python", "sql", "devops", "design")
 
 
@@ -115,6 +122,9 @@ class Dataset:
         pauses: int = 2,
         tracks: int = 3,
         partners: int = 3,
+        people: int = 6,
+        registrations: int = 4,
+        organization: bool = False,
         now: datetime | None = None,
     ) -> None:
         self.seed = seed
@@ -137,6 +147,34 @@ class Dataset:
         )
         self.partners = [self._partner(rng, i) for i in range(partners)]
         self.participants = [self._participant(rng, i) for i in range(participants)]
+        self.groups = [self._group(i) for i in range(3)]
+        self.reviews = [
+            self._review(rng, lecture, k)
+            for lecture in self.content["lectures"]
+            for k in range(rng.randrange(0, 3))
+        ]
+        self.registrations = [self._registration(rng, i) for i in range(registrations)]
+        self.organization = organization
+        """Whether the Luma key is an organisation's: only then are its calendars listed."""
+        self.calendars = [
+            {
+                "id": "cal-" + b62(digest(seed, "calendar", i)),
+                "name": f"Meetups {city}",
+                "slug": city.lower(),
+                "created_at": iso(self.reference - (400 + i) * _DAY),
+            }
+            for i, (city, *_) in enumerate(_CITIES[:2])
+        ]
+        self.person_tags = [
+            {"api_id": f"tag-{name}", "name": name.title(), "color": f"#{i * 0x333333:06x}"}
+            for i, name in enumerate(("regular", "speaker", "volunteer"))
+        ]
+        self.event_tags = [
+            {"id": f"tag-{t.lower()}", "name": t, "color": f"#{digest(seed, t) % 0xFFFFFF:06x}"}
+            for t in _TOPICS
+        ]
+        self.people = [self._person(i) for i in range(people)]
+        self._per_event: dict[tuple[str, str], list[Record]] = {}
 
     # -- Luma -----------------------------------------------------------------------------
 
@@ -222,16 +260,18 @@ class Dataset:
                 return event
             if table == "event_guests":
                 rows = self.guests(event_api_id or "")
-            elif table in ("partners", "participants"):
-                rows = getattr(self, table)
+            elif table in PER_EVENT:
+                rows = self.per_event(table, event_api_id or "")
             elif table in self.content:
                 rows = self.content[table]
+            elif table in LISTS:
+                rows = getattr(self, table)
             else:
                 raise KeyError(table)
             field = (
                 "email"
                 if table == "participants"
-                else ("api_id" if table == "event_guests" else "id")
+                else ("api_id" if rows and "api_id" in rows[0] else "id")
             )
             found = next((r for r in rows if str(r.get(field)) == key), None)
             if found is None:
@@ -337,6 +377,86 @@ class Dataset:
                 f'"user_name":"{name}"}}}}'
             )
         return out
+
+    def _person(self, i: int) -> Record:
+        rand = random.Random(digest(self.seed, "contact", i)).random
+        first, last = _FIRST[i % len(_FIRST)], _LAST[(i * 7) % len(_LAST)]
+        tags = [t for t in self.person_tags if rand() < 0.3]
+        return {
+            "api_id": "usr-" + b62(digest(self.seed, "contact", i), 11),
+            "email": f"{first}.{last}.c{i}@example.com".lower(),
+            "name": f"{first} {last}",
+            "created_at": iso(self.reference - int(rand() * 400) * _DAY),
+            "event_approved_count": int(rand() * 12),
+            "event_checked_in_count": int(rand() * 8),
+            "revenue_usd_cents": int(rand() * 10) * 1000,
+            "tags": [{"api_id": t["api_id"], "name": t["name"]} for t in tags],
+        }
+
+    def per_event(self, table: str, event_api_id: str) -> list[Record]:
+        """An event's ticket types, coupons or blasts (current-route shapes: `id`, flat), made
+        on first use and kept, so tests can change them; KeyError for an unknown event."""
+        with self._lock:
+            if (table, event_api_id) not in self._per_event:
+                if event_api_id not in self._start and self.event(event_api_id) is None:
+                    raise KeyError(event_api_id)
+                i, start = self._start.get(event_api_id, (self._next_index, self.reference))
+                rows = getattr(self, f"_{table}")(i, start)
+                self._per_event[(table, event_api_id)] = rows
+            return self._per_event[(table, event_api_id)]
+
+    def _ticket_types(self, i: int, start: float) -> list[Record]:
+        rand = random.Random(digest(self.seed, "ticket-types", i)).random
+        paid = int(rand() * 3) * 1000
+        common = {"valid_start_at": None, "require_approval": False, "currency": "usd"}
+        return [
+            {
+                **common,
+                "id": "ett-" + b62(digest(self.seed, "ticket", i)),
+                "name": "Standard" if paid else "Free",
+                "type": "paid" if paid else "free",
+                "cents": paid or None,
+                "is_hidden": False,
+                "max_capacity": None,
+                "valid_end_at": iso(start),
+            },
+            {
+                **common,
+                "id": "ett-" + b62(digest(self.seed, "ticket-vip", i)),
+                "name": "Speaker",
+                "type": "free",
+                "cents": None,
+                "is_hidden": True,
+                "max_capacity": 10,
+                "valid_end_at": None,
+            },
+        ]
+
+    def _event_coupons(self, i: int, start: float) -> list[Record]:
+        rand = random.Random(digest(self.seed, "coupons", i)).random
+        return [
+            {
+                "id": "ecp-" + b62(digest(self.seed, "coupon", i, k)),
+                "code": f"SAVE{k + 1}{i}",
+                "remaining_count": int(rand() * 50) if rand() < 0.7 else None,
+                "percent_off": 10.0 * (k + 1) if k % 2 == 0 else None,
+                "cents_off": None if k % 2 == 0 else 500,
+                "currency": None if k % 2 == 0 else "usd",
+                "valid_start_at": None,
+                "valid_end_at": iso(start),
+                "event_ticket_type_id": None,
+            }
+            for k in range(i % 4)
+        ]
+
+    def _event_blasts(self, i: int, start: float) -> list[Record]:
+        return [
+            {
+                "id": "bls-" + b62(digest(self.seed, "blast", i)),
+                "message": "See you soon! Doors open 30 minutes before.",
+                "created_at": iso(start - _DAY),
+            }
+        ]
 
     # -- Eventee --------------------------------------------------------------------------
 
@@ -472,6 +592,47 @@ class Dataset:
             "description": f"{name} sponsors the conference." if rng.random() < 0.8 else None,
             "email": f"partners@{(name or 'x').lower()}{i}.example.com",
             "web": f"https://{(name or 'x').lower()}{i}.example.com",
+        }
+
+    def _group(self, i: int) -> Record:
+        name = ("Attendees", "VIP", "Staff")[i]
+        return {
+            "id": 90_000 + i,
+            "name": name,
+            "public_name": name,
+            "color": f"#{digest(self.seed, 'group', i) % 0xFFFFFF:06x}",
+            "emoji": ("🎟", "⭐", "🛠")[i],
+            "is_default": i == 0,
+        }
+
+    def _review(self, rng: random.Random, lecture: Record, k: int) -> Record:
+        stamp = iso(self.reference + 22 * _DAY + k * 60)
+        return {
+            "id": 95_000 + (lecture["id"] - 30_000) * 10 + k,
+            "stars": rng.randrange(1, 6),
+            "comment": "Great talk!" if rng.random() < 0.5 else None,
+            "username": _FIRST[rng.randrange(len(_FIRST))],
+            "user_id": 600 + rng.randrange(200),
+            "lecture_id": lecture["id"],
+            "lecture": {"id": lecture["id"], "name": lecture["name"]},
+            "device": "iPhone" if k % 2 else "Pixel",
+            "OS": "iOS" if k % 2 else "Android",
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+
+    def _registration(self, rng: random.Random, i: int) -> Record:
+        first, last = _FIRST[rng.randrange(len(_FIRST))], _LAST[rng.randrange(len(_LAST))]
+        return {
+            "id": 97_000 + i,
+            "email": f"{first}.{last}.r{i}@attendee.example.com".lower(),
+            "first_name": first,
+            "last_name": last,
+            "phone": f"+420605{i:06d}" if i % 2 else None,
+            "company": _COMPANIES[1 + i % (len(_COMPANIES) - 1)],
+            "position": "Analyst",
+            "group_id": 90_000 + i % 3,
+            "status": "confirmed" if i % 5 else "cancelled",
         }
 
     def _participant(self, rng: random.Random, i: int) -> Record:

@@ -70,7 +70,12 @@ def _when(value: str, name: str) -> datetime:
 
 
 def _page(
-    items: list[Any], query: Query, scope: str, faults: Faults, wrap: Callable[[Record], Any]
+    items: list[Any],
+    query: Query,
+    scope: str,
+    faults: Faults,
+    wrap: Callable[[Record], Any] = dict,
+    pk: str = "api_id",
 ) -> Reply:
     """One page of Luma's cursor envelope; the last page still carries a next_cursor.
 
@@ -95,13 +100,13 @@ def _page(
             )
             return 200, body.encode()
         rows = [json.loads(row)["guest"] for row in rows]
-    records = faults.shape(rows, "api_id", first)
+    records = faults.shape(rows, pk, first)
     if faults.more_without_cursor:
         more, cursor = True, None
     return 200, {"entries": [wrap(r) for r in records], "has_more": more, "next_cursor": cursor}
 
 
-def list_events(data: Dataset, faults: Faults, query: Query) -> Reply:
+def _events_between(data: Dataset, query: Query) -> tuple[list[Record], str]:
     events = data.events
     after, before = _param(query, "after"), _param(query, "before")
     if after or before:
@@ -116,21 +121,75 @@ def list_events(data: Dataset, faults: Faults, query: Query) -> Reply:
             if (lo is None or moment >= lo) and (hi is None or moment < hi):
                 kept.append(event)
         events = kept
-    scope = f"events:{after}:{before}"
+    return events, f"events:{after}:{before}"
+
+
+def list_events(data: Dataset, faults: Faults, query: Query) -> Reply:
+    events, scope = _events_between(data, query)
     return _page(events, query, scope, faults, _event_entry)
+
+
+def _tags(event: Record) -> list[Record]:
+    tag = str(event.get("name") or "").split(" ")[0]
+    return [{"api_id": f"tag-{tag.lower()}", "name": tag}] if tag else []
 
 
 def _event_entry(event: Record) -> Record:
     """Luma's older routes list an event's tags beside it, not inside."""
-    tag = str(event.get("name") or "").split(" ")[0]
-    tags = [{"api_id": f"tag-{tag.lower()}", "name": tag}] if tag else []
-    return {"api_id": event.get("api_id"), "event": event, "tags": tags}
+    return {"api_id": event.get("api_id"), "event": event, "tags": _tags(event)}
+
+
+def _current(record: Record, *dropped: str) -> Record:
+    """A record as Luma's current routes write it: flat, `id` and `*_id` for `api_id` and
+    `*_api_id`, without the fields those routes no longer send."""
+    out: Record = {}
+    for key, value in record.items():
+        if key in dropped:
+            continue
+        if key == "api_id":
+            key = "id"
+        elif key.endswith("_api_id"):
+            key = key[: -len("_api_id")] + "_id"
+        out[key] = value
+    return out
+
+
+def _current_event(event: Record) -> Record:
+    out = _current(event, "geo_latitude", "geo_longitude")
+    lat, lon = event.get("geo_latitude"), event.get("geo_longitude")
+    out["coordinate"] = (
+        None if lat is None or lon is None else {"latitude": float(lat), "longitude": float(lon)}
+    )
+    out["calendar_id"] = "cal-meetups"
+    out["platform"] = "luma"
+    out["tags"] = [{"id": t["api_id"], "name": t["name"]} for t in _tags(event)]
+    return out
+
+
+def _current_guest(guest: Record) -> Record:
+    """No singular ticket, email, name or created_at; the check-in is on each ticket."""
+    out = _current(guest, "event_ticket", "email", "name", "created_at", "checked_in_at")
+    out["event_tickets"] = [
+        {
+            **_current(ticket),
+            "amount_tax": 0,
+            "currency": "usd",
+            "is_captured": True,
+            "checked_in_at": guest.get("checked_in_at"),
+        }
+        for ticket in guest.get("event_tickets") or []
+    ]
+    return out
+
+
+def events_list(data: Dataset, faults: Faults, query: Query) -> Reply:
+    """The current route of list-events."""
+    events, scope = _events_between(data, query)
+    return _page([_current_event(e) for e in events], query, scope, faults, pk="id")
 
 
 def get_guests(data: Dataset, faults: Faults, query: Query) -> Reply:
-    event_id = _param(query, "event_api_id")
-    if not event_id:
-        raise BadRequest("event_api_id is required")
+    event_id = _require(query, "event_api_id")
     if status := faults.guest_status.get(event_id):
         return status, {"message": _phrase(status)}
     try:
@@ -146,6 +205,64 @@ def get_guests(data: Dataset, faults: Faults, query: Query) -> Reply:
     )
 
 
+def guests_list(data: Dataset, faults: Faults, query: Query) -> Reply:
+    """The current route of get-guests."""
+    event_id = _require(query, "event_id")
+    if status := faults.guest_status.get(event_id):
+        return status, {"message": _phrase(status)}
+    try:
+        guests = [_current_guest(g) for g in data.guests(event_id)]
+    except KeyError:
+        return 404, {"message": "Event not found"}
+    return _page(guests, query, f"guests:{event_id}", faults, pk="id")
+
+
+def _require(query: Query, name: str) -> str:
+    value = _param(query, name)
+    if not value:
+        raise BadRequest(f"{name} is required")
+    return value
+
+
+def _one_page(entries: list[Record]) -> Reply:
+    return 200, {"entries": entries, "has_more": False, "next_cursor": None}
+
+
+def _listing(name: str) -> Callable[[Dataset, Faults, Query], Reply]:
+    def route(data: Dataset, faults: Faults, query: Query) -> Reply:
+        return _page(getattr(data, name), query, name, faults)
+
+    return route
+
+
+def event_tags(data: Dataset, faults: Faults, query: Query) -> Reply:
+    return _one_page(data.event_tags)
+
+
+def calendars(data: Dataset, faults: Faults, query: Query) -> Reply:
+    if not data.organization:
+        return 403, {"message": "This endpoint requires an organization API key"}
+    return _page(data.calendars, query, "calendars", faults, pk="id")
+
+
+def _per_event(table: str, paginated: bool) -> Callable[[Dataset, Faults, Query], Reply]:
+    def route(data: Dataset, faults: Faults, query: Query) -> Reply:
+        event_id = _require(query, "event_id")
+        if status := faults.guest_status.get(event_id):
+            return status, {"message": _phrase(status)}
+        try:
+            rows = data.per_event(table, event_id)
+        except KeyError:
+            return 404, {"message": "Event not found"}
+        if table == "ticket_types" and _param(query, "include_hidden") != "true":
+            rows = [r for r in rows if not r.get("is_hidden")]
+        if paginated:
+            return _page(rows, query, f"{table}:{event_id}", faults, pk="id")
+        return _one_page(rows)
+
+    return route
+
+
 def _eventee_list(records: list[Record], pk: str, faults: Faults) -> list[Record]:
     out = faults.shape(records, pk)
     if faults.duplicate_across_pages and out:
@@ -159,24 +276,40 @@ def content(data: Dataset, faults: Faults, query: Query) -> Reply:
     }
 
 
-def partners(data: Dataset, faults: Faults, query: Query) -> Reply:
-    rows = _eventee_list(data.partners, "id", faults)
-    return 200, rows if faults.eventee_bare_lists else {"data": rows}
+def _eventee(name: str) -> Callable[[Dataset, Faults, Query], Reply]:
+    """A listing under `data` (the seed), or bare (the real API), where one registration comes
+    as a bare object."""
 
+    def route(data: Dataset, faults: Faults, query: Query) -> Reply:
+        rows = _eventee_list(
+            getattr(data, name), "email" if name == "participants" else "id", faults
+        )
+        if not faults.eventee_bare_lists:
+            return 200, {"data": rows}
+        return 200, rows[0] if name == "registrations" and len(rows) == 1 else rows
 
-def participants(data: Dataset, faults: Faults, query: Query) -> Reply:
-    rows = _eventee_list(data.participants, "email", faults)
-    return 200, rows if faults.eventee_bare_lists else {"data": rows}
+    return route
 
 
 LUMA: dict[str, Callable[[Dataset, Faults, Query], Reply]] = {
     "/v1/calendar/list-events": list_events,
     "/v1/event/get-guests": get_guests,
+    "/v1/calendar/list-people": _listing("people"),
+    "/v1/calendar/list-person-tags": _listing("person_tags"),
+    "/v1/calendars/events/list": events_list,
+    "/v1/events/guests/list": guests_list,
+    "/v1/calendars/event-tags/list": event_tags,
+    "/v1/events/ticket-types/list": _per_event("ticket_types", paginated=False),
+    "/v1/events/coupons/list": _per_event("event_coupons", paginated=True),
+    "/v1/events/blasts/list": _per_event("event_blasts", paginated=False),
+    "/v1/organizations/calendars/list": calendars,
 }
 EVENTEE: dict[str, Callable[[Dataset, Faults, Query], Reply]] = {
     "/public/v1/content": content,
-    "/public/v1/partners": partners,
-    "/public/v1/participants": participants,
+    **{
+        f"/public/v1/{name}": _eventee(name)
+        for name in ("partners", "participants", "groups", "reviews", "registrations")
+    },
 }
 
 
