@@ -15,7 +15,6 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from eventsync_dagster.luma.tables import PER_EVENT
 from eventsync_dagster_tests.conftest import (
     check_results,
     failure_messages,
@@ -24,6 +23,7 @@ from eventsync_dagster_tests.conftest import (
     rows,
     warehouse_sql,
 )
+from eventsync_dagster_tests.test_dagster_runs import expected_counts
 from eventsync_dagster_tests.test_fidelity import control, marked
 from eventsync_dagster_tests.test_sensors import EVENTEE, LUMA, one_run, skipped, tick
 from eventsync_dev.fake_api import FakeApi
@@ -37,20 +37,7 @@ NEW = (
 
 def served(api: FakeApi) -> dict[str, int]:
     """What the fake serves of each new table (hidden ticket types included)."""
-    data = api.dataset
-    per_event = {
-        f"luma/{t.name}": sum(len(data.per_event(t.name, e["api_id"])) for e in data.events)
-        for t in PER_EVENT
-        if t.name != "event_guests"
-    }
-    return {
-        "luma/people": len(data.people),
-        "luma/person_tags": len(data.person_tags),
-        "luma/event_tags": len(data.event_tags),
-        "luma/calendars": len(data.calendars) if data.organization else 0,
-        **per_event,
-        **{f"eventee/{n}": len(getattr(data, n)) for n in ("groups", "reviews", "registrations")},
-    }
+    return {key: expected_counts(api)[key.replace("/", ".")] for key in NEW}
 
 
 def live(key: str) -> int:

@@ -6,30 +6,34 @@ from pathlib import Path
 
 import dagster as dg
 
+from eventsync_dagster.luma import tables as luma
+from eventsync_dagster.tables import TABLES
 from eventsync_dagster_tests.conftest import count, failure_messages, materializations, materialize
 from eventsync_dev.fake_api import Dataset, FakeApi
+from eventsync_dev.fake_api.data import LISTS, PER_EVENT
 
-ALL_TABLES = (
-    "luma.events", "luma.event_guests", "eventee.halls", "eventee.days", "eventee.lectures",
-    "eventee.speakers", "eventee.workshops", "eventee.pauses", "eventee.tracks",
-    "eventee.partners", "eventee.participants",
-)  # fmt: skip
+ALL_TABLES = tuple(f"{t.vendor}.{t.name}" for t in TABLES)
 
 
 def expected_counts(api: FakeApi) -> dict[str, int]:
-    events = api.dataset.events
-    return {
-        "luma.events": len(events),
-        "luma.event_guests": sum(len(api.dataset.guests(e["api_id"])) for e in events),
-        **{f"eventee.{k}": len(v) for k, v in api.dataset.content.items()},
-        "eventee.partners": len(api.dataset.partners),
-        "eventee.participants": len(api.dataset.participants),
+    """What the fake serves of every table (an organisation's calendars only to its key)."""
+    data = api.dataset
+    events = [e["api_id"] for e in data.events]
+    served = {
+        "events": len(events),
+        "event_guests": sum(len(data.guests(e)) for e in events),
+        **{name: sum(len(data.per_event(name, e)) for e in events) for name in PER_EVENT},
+        **{name: len(getattr(data, name)) for name in LISTS},
+        **{name: len(rows) for name, rows in data.content.items()},
     }
+    served["calendars"] *= data.organization
+    return {table: served[table.split(".")[1]] for table in ALL_TABLES}
 
 
 def test_full_run_in_process_loads_every_table_with_metadata(
     project_env: dict[str, str], fake_api: FakeApi, duckdb_path: Path
 ) -> None:
+    fake_api.dataset.organization = True  # its calendars too
     result = materialize()
     assert result.success, failure_messages(result)
     expected = expected_counts(fake_api)
@@ -55,6 +59,7 @@ def test_full_run_in_process_loads_every_table_with_metadata(
 def test_repeated_full_runs_converge_and_never_collide(
     project_env: dict[str, str], fake_api: FakeApi, duckdb_path: Path
 ) -> None:
+    fake_api.dataset.organization = True  # every table has rows
     expected = expected_counts(fake_api)
     for _ in range(3):
         result = materialize()
@@ -132,16 +137,18 @@ def test_demo_uses_the_fake_api_prints_a_short_summary_and_logs_the_run_to_a_fil
     with FakeApi(dataset=Dataset(events=3, guests_per_event=2, participants=4)) as same_data:
         expected = expected_counts(same_data)
     rows = done.stdout.split("\ntable")[1].split("\n\n")[0]
-    printed = dict(line.split() for line in rows.splitlines()[1:])
+    cells = [line.split() for line in rows.splitlines()[1:]]
+    printed = {table: n for line in cells for table, n in zip(line[::2], line[1::2], strict=True)}
     assert {table: int(n) for table, n in printed.items()} == expected
 
     console = done.stdout.splitlines() + done.stderr.splitlines()
     assert len(console) <= 30, done.stdout + done.stderr
     assert not [line for line in console if "DEBUG" in line or "Warning" in line]
-    for step, tables in (("eventee", 9), ("luma_events", 1), ("luma_event_guests", 1)):
+    for step, tables in (("eventee", 12), ("luma_events", 5), ("luma_event_guests", 4)):
         assert any(line.split()[:3] == [step, str(tables), "table" + "s" * (tables > 1)]
                    for line in console), step  # fmt: skip
-    assert "  checks             33 of 33 passed" in console
+    checks = 3 * len(TABLES)
+    assert f"  checks             {checks} of {checks} passed" in console
     assert any(line.strip().startswith("make dev") for line in console)
     here = duckdb_path.relative_to(tmp_path)  # shown from where the demo started
     assert f"duckdb -readonly {here.with_name('eventsync.read.duckdb')}" in done.stdout
@@ -165,10 +172,16 @@ def test_every_step_says_first_where_it_loads_from_and_to_and_never_a_key(
     firsts = {step: messages[0] for step, messages in by_step.items() if "checks" not in step}
     eventee = [t.split(".")[1] for t in ALL_TABLES if t.startswith("eventee.")]
     source = f"default (LUMA_API_KEY) at {fake_api.luma_base_url}"
+    per_event = {t.name for t in luma.PER_EVENT}
+    calendar_wide = {t.name for t in TABLES if t.vendor == "luma"} - per_event
     assert firsts == {
-        "luma_events": f"loading events into duckdb ({duckdb_path}), dataset luma, from {source}",
+        "luma_events": (
+            f"loading {', '.join(sorted(calendar_wide))} into duckdb ({duckdb_path}), "
+            f"dataset luma, from {source}"
+        ),
         "luma_event_guests": (
-            f"loading event_guests into duckdb ({duckdb_path}), dataset luma, from {source}"
+            f"loading {', '.join(sorted(per_event))} into duckdb ({duckdb_path}), dataset luma, "
+            f"from {source}"
         ),
         "eventee": (
             f"loading {', '.join(sorted(eventee))} into duckdb ({duckdb_path}), dataset eventee, "

@@ -22,19 +22,14 @@ from dagster._core.definitions.sensor_definition import SensorExecutionData
 from eventsync_dagster.automation import ACCOUNT_TAG, daily_schedule, sync_job
 from eventsync_dagster.definitions import defs
 from eventsync_dagster.luma.defs import LumaResource
-from eventsync_dagster.tables import VENDORS
+from eventsync_dagster.tables import TABLES, VENDORS
 from eventsync_dagster_tests.conftest import count, rows
 from eventsync_dev.fake_api import Dataset, FakeApi
 
 LUMA, EVENTEE = "luma_change_sensor", "eventee_change_sensor"
 EVENTS_PATH = "/v1/calendar/list-events"
-EVENTEE_TABLES = {
-    f"eventee/{name}"
-    for name in (
-        "halls", "days", "lectures", "speakers", "workshops", "pauses", "tracks",
-        "partners", "participants",
-    )
-}  # fmt: skip
+EVENTEE_TABLES = {f"eventee/{t.name}" for t in TABLES if t.vendor == "eventee"}
+LUMA_TABLES = {f"luma/{t.name}" for t in TABLES if t.vendor == "luma"}
 
 
 # `evaluate_tick` is what the daemon calls on a tick; its result type is not exported.
@@ -74,14 +69,19 @@ def test_luma_sensor_records_first_skips_unchanged_and_runs_events_and_guests_on
 ) -> None:
     sensor = defs.resolve_sensor_def(LUMA)
     assert sensor.job_name == "luma_sync"
-    assert job_assets("luma_sync") == {"luma/events", "luma/event_guests"}
+    assert job_assets("luma_sync") == LUMA_TABLES
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
     first = tick(LUMA)
     assert skipped(first).startswith("first poll: recorded luma's state")
     assert first.cursor
-    # Cheap: one request for one page of events, no guests.
-    assert dict(fake_api.counts) == {EVENTS_PATH: 1}
+    # Cheap: one page of events and of each calendar-wide listing, nothing per event.
+    assert dict(fake_api.counts) == {
+        EVENTS_PATH: 1,
+        "/v1/calendar/list-people": 1,
+        "/v1/calendar/list-person-tags": 1,
+        "/v1/calendars/event-tags/list": 1,
+    }
 
     same = tick(LUMA, first.cursor)
     assert skipped(same).startswith("luma unchanged since the last refresh")
@@ -153,7 +153,8 @@ def test_eventee_sensor_runs_every_eventee_table_when_content_or_people_change(
     first = tick(EVENTEE)
     assert skipped(first).startswith("first poll: recorded eventee's state")
     assert set(fake_api.counts) == {
-        f"/public/v1/{p}" for p in ("content", "partners", "participants")
+        f"/public/v1/{p}"
+        for p in ("content", "partners", "participants", "groups", "reviews", "registrations")
     }
     assert skipped(tick(EVENTEE, first.cursor)).startswith("eventee unchanged")
 
@@ -249,7 +250,7 @@ def test_daily_schedules_run_each_vendors_job_at_6_utc_and_start_running() -> No
         )
         (request,) = schedule.evaluate_tick(context).run_requests or []
         assert request.asset_selection is None  # the whole job: every table of the vendor
-    assert job_assets("luma_sync") == {"luma/events", "luma/event_guests"}
+    assert job_assets("luma_sync") == LUMA_TABLES
     assert job_assets("eventee_sync") == EVENTEE_TABLES
 
 

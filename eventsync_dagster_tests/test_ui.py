@@ -19,19 +19,14 @@ from typing import Any
 import pytest
 import requests
 
+from eventsync_dagster.luma.tables import PER_EVENT
+from eventsync_dagster.tables import TABLES, VENDORS
 from eventsync_dagster_tests.conftest import REPO, count, free_port, graphql, start, stop, tail
 from eventsync_dev.fake_api import FakeApi
 
 STARTUP_SECONDS = 60
 RUN_SECONDS = 90
-TABLES = {
-    "luma": ("events", "event_guests"),
-    "eventee": (
-        "halls", "days", "lectures", "speakers", "workshops", "pauses", "tracks", "partners",
-        "participants",
-    ),
-}  # fmt: skip
-ASSET_KEYS = {f"{vendor}/{name}" for vendor, names in TABLES.items() for name in names}
+ASSET_KEYS = {f"{t.vendor}/{t.name}" for t in TABLES}
 CHECKS = {"primary_key_unique", "required_fields_present", "column_schema_change"}
 
 PYTHON_ERROR = "fragment pythonError on PythonError { className message stack }\n"
@@ -286,6 +281,7 @@ def run_events(url: str, run_id: str) -> list[dict[str, Any]]:
 def test_ui_shows_the_project_and_materializes_every_table(
     dagster: Dagster, fake_api: FakeApi, duckdb_path: Path
 ) -> None:
+    fake_api.dataset.organization = True  # every table has rows, its calendars too
     repo = repository(dagster.url)
     assert repo["location"]["name"] == "eventsync_dagster"  # not the clone's folder name
 
@@ -309,8 +305,9 @@ def test_ui_shows_the_project_and_materializes_every_table(
     dependencies = {
         key: {"/".join(d["path"]) for d in node["dependencyKeys"]} for key, node in nodes.items()
     }
-    assert dependencies["luma/event_guests"] == {"luma/events"}
-    assert all(not deps for key, deps in dependencies.items() if key != "luma/event_guests")
+    per_event = {f"luma/{t.name}" for t in PER_EVENT}
+    assert all(dependencies[key] == {"luma/events"} for key in per_event)
+    assert all(not deps for key, deps in dependencies.items() if key not in per_event)
 
     # Schedules and sensors, each on its vendor's job.
     schedules = {s["name"]: s for s in repo["schedules"]}
@@ -320,7 +317,7 @@ def test_ui_shows_the_project_and_materializes_every_table(
     assert all(s["description"] and s["cronSchedule"] for s in schedules.values())
     sensors = {s["name"]: s for s in repo["sensors"]}
     assert set(sensors) == {"luma_change_sensor", "eventee_change_sensor"}
-    for vendor in TABLES:
+    for vendor in VENDORS:
         sensor = sensors[f"{vendor}_change_sensor"]
         assert [t["pipelineName"] for t in sensor["targets"]] == [f"{vendor}_sync"]
         assert sensor["description"]

@@ -9,6 +9,7 @@ Dagster's whole log (hundreds of DEBUG lines) goes to `demo.log` beside the Duck
 """
 
 import argparse
+import itertools
 import os
 import re
 import subprocess
@@ -51,6 +52,18 @@ def table_counts(warehouse: Warehouse) -> dict[str, int]:
             tables = (t.name for t in vendor_tables(vendor))
             counts |= {f"{vendor}.{t}": n for t, n in row_counts(sql, tables).items()}
     return counts
+
+
+def rows_table(counts: dict[str, int]) -> str:
+    """Rows per table, a column per vendor side by side, so the summary stays one screen."""
+    columns = [[(t, n) for t, n in counts.items() if t.startswith(f"{v}.")] for v in VENDORS]
+    width = max(map(len, counts))
+    cells = [[f"{t:<{width}}  {n:>7}" for t, n in column] for column in columns]
+    blank = " " * (width + 9)
+    lines = ["    ".join(f"{'table':<{width}}  {'rows':>7}" for _ in cells)]
+    for row in itertools.zip_longest(*cells, fillvalue=blank):
+        lines.append("    ".join(row).rstrip())
+    return "\n".join(lines)
 
 
 def shown(path: Path) -> str:
@@ -156,11 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"the run failed after {took:.0f}s: the whole log is in {shown(log)}")
             return returncode
         print(f"the run succeeded in {took:.0f}s; {sum(api.counts.values())} requests served")
-    counts = table_counts(warehouse)
-    width = max(map(len, counts))
-    print(f"\n{'table':<{width}}  rows")
-    for name, n in counts.items():
-        print(f"{name:<{width}}  {n}")
+    print()
+    print(rows_table(table_counts(warehouse)))
     print(
         "\nwhat next:\n"
         "  make dev    the Dagster UI on http://127.0.0.1:3000: assets, checks, runs, automation\n"

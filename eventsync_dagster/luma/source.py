@@ -273,6 +273,8 @@ def luma_source(
         return dlt.resource(rows, **_resource(table))
 
     def per_event(table: Table) -> DltResource:
+        noun = table.name.removeprefix("event_").replace("_", " ")  # guests, ticket types, …
+
         def rows(event_page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
             # Events whose rows were read after the refresh window had closed cannot change.
             # Per account: two calendars may list one event.
@@ -283,7 +285,7 @@ def luma_source(
             for event in event_page:
                 event_id = event["api_id"]
                 if event_id in settled and not full_refresh:
-                    progress.add(**{f"{table.name}_events_skipped": 1})
+                    progress.add(**{f"events_skipped_for_{noun}": 1})
                     continue
                 try:
                     for page in read(
@@ -296,17 +298,19 @@ def luma_source(
                     ):
                         for row in page:
                             row["event_api_id"] = event_id
-                        progress.add(**{f"{table.name}_read": len(page)})
+                        progress.add(**{f"{noun}_read": len(page)})
                         yield page
                 except RecordUnavailable as gone:
                     why = "deleted since it was listed" if gone.status == 404 else "not this key's"
                     client.stats.warn(
                         table.name,
-                        f"skipped the {table.name} of event {event_id}: Luma answered "
-                        f"{gone.status} ({why}); its other {table.name} were not read",
+                        f"skipped the {noun} of event {event_id}: Luma answered "
+                        f"{gone.status} ({why}); its other {noun} were not read",
                     )
                     progress.add(events_skipped_unavailable=1)
                     continue
+                if table is GUESTS:  # the progress line's "events done"
+                    progress.add(events_done=1)
                 if event_id in client.stats.complete.get(table.name, set()) and ended_before(
                     event, cutoff
                 ):
