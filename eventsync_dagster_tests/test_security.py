@@ -186,6 +186,8 @@ def contacts(api: FakeApi) -> set[str]:
     values = {g[f] for g in guests for f in ("email", "user_email", "phone_number")}
     values |= {p[f] for p in data.participants for f in ("email", "phone")}
     values |= {s[f] for s in data.content["speakers"] for f in ("email", "phone")}
+    values |= {r[f] for r in data.registrations for f in ("email", "phone")}
+    values |= {p["email"] for p in data.people}
     return {str(v).strip().lower() for v in values if v}
 
 
@@ -208,7 +210,8 @@ def test_hashed_pii_leaves_no_raw_contact_in_the_warehouse_and_joins_across_tabl
     )  # fmt: skip
     raw = contacts(fake_api)
 
-    keys = ("luma/events", "luma/event_guests", "eventee/participants", "eventee/speakers")
+    keys = ("luma/events", "luma/event_guests", "luma/people", "eventee/participants",
+            "eventee/speakers", "eventee/registrations")  # fmt: skip
     result = materialize(*keys)
     assert result.success, failure_messages(result)
 
@@ -234,6 +237,8 @@ def test_hashed_pii_leaves_no_raw_contact_in_the_warehouse_and_joins_across_tabl
     assert rows(duckdb_path, "SELECT count(*) FROM eventee.participants") == [
         (len(data.participants),)
     ]
+    person = hashlib.sha256((SALT + data.people[0]["email"]).encode()).hexdigest()
+    assert rows(duckdb_path, f"SELECT count(*) FROM luma.people WHERE email = '{person}'") == [(1,)]
 
     # The hashed primary key merges like the raw one: a second run adds no participant.
     assert materialize("eventee/participants").success
