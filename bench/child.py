@@ -31,20 +31,6 @@ QUIET_ENV = {
 }
 PROJECT_PREFIXES = ("LUMA_", "EVENTEE_", "EVENTSYNC_", "DAGSTER_", "DESTINATION")
 """The parent's own settings of these never reach a child: a developer's keys stay out."""
-TABLES = {
-    "luma": ("events", "event_guests"),
-    "eventee": (
-        "halls",
-        "days",
-        "lectures",
-        "speakers",
-        "workshops",
-        "pauses",
-        "tracks",
-        "partners",
-        "participants",
-    ),
-}
 RESULT_PREFIX = "BENCH-RESULT "
 """A child contender prints its own measures on one line starting with this."""
 
@@ -61,16 +47,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def duckdb_rows(path: Path, vendors: tuple[str, ...] = ("luma", "eventee")) -> dict[str, int]:
-    """Rows per table of the vendors' datasets in a DuckDB file."""
+    """Rows per table of the vendors' datasets in a DuckDB file (dlt's own tables aside)."""
     import duckdb
 
     rows = {}
     with duckdb.connect(str(path), read_only=True) as con:
-        for vendor in vendors:
-            for t in TABLES[vendor]:
-                (rows[f"{vendor}.{t}"],) = con.execute(
-                    f'SELECT count(*) FROM "{vendor}"."{t}"'
-                ).fetchone() or (0,)
+        tables = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema "
+            f"IN ({', '.join(repr(v) for v in vendors)}) AND table_name NOT LIKE '\\_dlt%' "
+            "ESCAPE '\\' ORDER BY 1, 2"
+        ).fetchall()
+        for vendor, t in tables:
+            (rows[f"{vendor}.{t}"],) = con.execute(
+                f'SELECT count(*) FROM "{vendor}"."{t}"'
+            ).fetchone() or (0,)
     return rows
 
 
