@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from eventsync_dagster.luma.routes import from_current
 from eventsync_dagster_tests.conftest import (
     check_results,
     failure_messages,
@@ -112,7 +113,7 @@ def test_per_event_tables_follow_the_refresh_window_and_sync_alone(
 
 
 def test_a_calendar_key_skips_the_calendars_with_one_line(
-    project_env: dict[str, str], fake_api: FakeApi
+    project_env: dict[str, str], fake_api: FakeApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     instance = dg.DagsterInstance.ephemeral()
     result = materialize("luma/calendars", instance=instance)
@@ -124,6 +125,13 @@ def test_a_calendar_key_skips_the_calendars_with_one_line(
     assert len(skips) == 1 and "calendar key" in skips[0] and "403" in skips[0]
     assert live("luma/calendars") == 0
     assert all(c.passed for c in check_results(result).values())
+
+    # A key Luma rejects (401) is not taken for a calendar key: the step fails naming it.
+    monkeypatch.setenv("LUMA_API_KEY", "revoked-key-5d1c")
+    result = materialize("luma/calendars")
+    assert not result.success
+    (message,) = set(failure_messages(result))
+    assert "LUMA_API_KEY was rejected by Luma (401)" in message and "revoked" not in message
 
 
 def test_the_change_sensors_see_the_new_tables(
@@ -159,6 +167,39 @@ def comparable(path: Path, table: str, account: str, dropped: set[str]) -> list[
         tuple(json.loads(v) if isinstance(v, str) and v[:1] in "[{" else v for v in r)
         for r in found
     ]
+
+
+def test_current_records_take_the_older_names_and_the_first_check_in() -> None:
+    """The mapping itself, on a guest the fake never serves: two tickets checked in at times
+    whose strings sort the other way, and an id field that is not one of Luma's own."""
+    guest = from_current(
+        {
+            "id": "gst-1",
+            "user_id": "usr-1",
+            "zoom_meeting_id": "z-1",
+            "event_tickets": [
+                {
+                    "id": "t-1",
+                    "event_ticket_type_id": "ett-1",
+                    "checked_in_at": "2026-05-01T10:00:00.5Z",
+                },
+                {
+                    "id": "t-2",
+                    "event_ticket_type_id": "ett-1",
+                    "checked_in_at": "2026-05-01T10:00:00Z",
+                },
+            ],
+        }
+    )
+    assert guest["api_id"] == "gst-1" and guest["user_api_id"] == "usr-1"
+    assert guest["zoom_meeting_id"] == "z-1" and "zoom_meeting_api_id" not in guest
+    assert guest["checked_in_at"] == "2026-05-01T10:00:00Z"  # the earlier moment
+    assert guest["event_ticket"]["api_id"] == "t-1"
+    assert guest["event_ticket"]["event_ticket_type_api_id"] == "ett-1"
+    event = from_current({"id": "evt-1", "coordinate": {"latitude": 50.1, "longitude": 14.4},
+                          "tags": [{"id": "tag-1", "name": "Data"}]})  # fmt: skip
+    assert (event["geo_latitude"], event["geo_longitude"]) == (50.1, 14.4)
+    assert event["tags"] == [{"api_id": "tag-1", "name": "Data"}]
 
 
 def test_one_calendar_through_both_generations_of_routes_lands_alike(

@@ -148,6 +148,8 @@ def test_permanent_failures_are_never_retried(
         ({}, "luma/events", EVENTS, EVENTS),
         ([], "luma/events", EVENTS, EVENTS),
         ({}, "eventee/partners", "/public/v1/partners", "/partners"),
+        ({"error": "busy"}, "eventee/groups", "/public/v1/groups", "/groups"),
+        ({"error": "busy"}, "eventee/registrations", "/public/v1/registrations", "/registrations"),
         ("oops", "eventee/halls", "/public/v1/content", "/content"),
     ],
 )

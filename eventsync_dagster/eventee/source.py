@@ -53,20 +53,39 @@ def eventee_client(
     )
 
 
-def records(body: Any) -> list[dict[str, Any]]:
-    """The seed says records come under `data`; the real API sends a bare list, and `/registrations`
-    a bare object when there is one. Take all three (`listing_shape` has checked which)."""
-    if isinstance(body, list):
-        return body
-    rows: list[dict[str, Any]] = body.get("data", [body])
-    return rows
+ONE_OBJECT = ("registrations",)
+"""Listings that answer a bare object when they hold one record (seen on `/registrations`)."""
 
 
-def listing_shape(body: Any) -> str | None:
-    rows = body.get("data", [body]) if isinstance(body, dict) and body else body
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        return "neither a list of objects, nor {data: [...]}, nor one object"
+def rows_of(body: Any, table: Table) -> list[dict[str, Any]] | None:
+    """A listing's records, or None when `body` is not a listing: the seed's `{data: [...]}`, the
+    real API's bare list, or, where Eventee does that, one bare record carrying its key. Any
+    other object (an error body sent with a 200) is not taken for a record."""
+    if isinstance(body, dict) and table.name in ONE_OBJECT and "data" not in body:
+        keyed = all(body.get(column) is not None for column in table.natural_key)
+        rows: Any = [body] if keyed else None
+    elif isinstance(body, dict):
+        rows = body.get("data")
+    else:
+        rows = body
+    if isinstance(rows, list) and all(isinstance(r, dict) for r in rows):
+        return rows
     return None
+
+
+def records(body: Any, table: Table) -> list[dict[str, Any]]:
+    """The records of a listing whose shape `listing_shape` has checked."""
+    return rows_of(body, table) or []
+
+
+def listing_shape(table: Table) -> Callable[[Any], str | None]:
+    def shape(body: Any) -> str | None:
+        if rows_of(body, table) is None:
+            one = ", nor one record" if table.name in ONE_OBJECT else ""
+            return f"neither a list of objects nor {{data: [...]}}{one}"
+        return None
+
+    return shape
 
 
 def content_shape(body: Any) -> str | None:
@@ -100,8 +119,9 @@ def eventee_source(
 ) -> list[DltResource]:
     """All twelve Eventee tables in six requests per run.
 
-    `hash_pii` stores participants' and speakers' emails and phone numbers as salted SHA-256
-    (`pii.py`). Every row carries `account`, the event's name in the accounts file.
+    `hash_pii` stores the emails and phone numbers of participants, registrations and speakers
+    as salted SHA-256 (`pii.py`). Every row carries `account`, the event's name in the accounts
+    file.
     """
     salt = pii.require_salt(pii_salt) if hash_pii else None
     client = client or eventee_client(api_token, base_url, http=http)
@@ -122,7 +142,7 @@ def eventee_source(
 
     def listing(spec: Table) -> DltResource:
         def read() -> Iterator[list[dict[str, Any]]]:
-            rows = records(client.get_json(spec.endpoint, listing_shape))
+            rows = records(client.get_json(spec.endpoint, listing_shape(spec)), spec)
             progress.add(**{f"{spec.name}_read": len(rows)})
             yield rows
             client.stats.read_completely(spec.name, ALL)

@@ -1,5 +1,5 @@
 """Luma's cheap change poll, for the change sensor: one page of the events that still change, and
-one page of each calendar-wide listing.
+the first page of the contacts, contact tags and event tags.
 
 Plain dlt/HTTP code (no Dagster): the sensor in `defs.py` fingerprints what this returns.
 """
@@ -19,8 +19,9 @@ from eventsync_dagster.settings import Settings
 
 def poll(client: VendorClient, account: Account, settings: Settings) -> tuple[Any, str]:
     """Upcoming events and those of the guest refresh window (`EVENTSYNC_GUEST_REFRESH_DAYS`),
-    and the first page of contacts, contact tags and event tags: a new, changed or removed row
-    shows there. A per-event table (ticket types, coupons, blasts) changing alone is seen by
+    and the first page of contacts, contact tags and event tags: a new, changed or removed event
+    or tag shows there, a contact when it is on that first page (Luma does not document their
+    order; the daily schedule sees the rest). A per-event table (ticket types, coupons, blasts) changing alone is seen by
     the daily schedule, not here: polling it costs a request per event.
 
     Luma lists events by start, oldest first, so a calendar's plain first page never shows a new

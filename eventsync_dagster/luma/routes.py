@@ -10,6 +10,7 @@ older shape (`from_current`), so a table's columns and their meaning do not depe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from eventsync_dagster.spec import Table
@@ -44,19 +45,31 @@ def route(table: Table, generation: str) -> Route:
     return Route(path, only)
 
 
+OLDER_NAMES = {
+    "id": "api_id",
+    "user_id": "user_api_id",
+    "calendar_id": "calendar_api_id",
+    "event_id": "event_api_id",
+    "event_ticket_type_id": "event_ticket_type_api_id",
+}
+"""The current routes' id fields and their older names; any other field keeps its name."""
+
+
 def _older_names(record: dict[str, Any]) -> dict[str, Any]:
-    """`id` as `api_id`, `user_id` as `user_api_id` (every `*_id`), where the older name is free."""
-    for key in [k for k in record if k == "id" or k.endswith("_id")]:
-        older = "api_id" if key == "id" else f"{key[:-3]}_api_id"
-        if older not in record:
-            record[older] = record.pop(key)
+    for current, older in OLDER_NAMES.items():
+        if current in record and older not in record:
+            record[older] = record.pop(current)
     return record
 
 
+def _moment(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 def from_current(record: dict[str, Any]) -> dict[str, Any]:
-    """A current route's record as the older route's: ids renamed (also inside tags and
-    tickets), `coordinate` as `geo_latitude`/`geo_longitude`, and a guest's check-in and ticket
-    taken from its tickets (the current routes keep them per ticket only)."""
+    """A current route's record as the older route's: ids renamed (`OLDER_NAMES`, also inside
+    tags and tickets), `coordinate` as `geo_latitude`/`geo_longitude`, and a guest's check-in
+    and ticket taken from its tickets (the current routes keep them per ticket only)."""
     _older_names(record)
     for name in ("tags", "event_tickets"):
         if isinstance(record.get(name), list):
@@ -70,5 +83,5 @@ def from_current(record: dict[str, Any]) -> dict[str, Any]:
         record.setdefault("event_ticket", tickets[0])
         check_ins = [str(t["checked_in_at"]) for t in tickets if t.get("checked_in_at")]
         if record.get("checked_in_at") is None and check_ins:
-            record["checked_in_at"] = min(check_ins)  # the first ticket through the door
+            record["checked_in_at"] = min(check_ins, key=_moment)  # the first ticket in
     return record

@@ -28,7 +28,7 @@ from eventsync_dagster.http import (
     VendorClient,
     require_credential,
 )
-from eventsync_dagster.luma.routes import LEGACY, Route, route
+from eventsync_dagster.luma.routes import GENERATIONS, LEGACY, Route, route
 from eventsync_dagster.luma.tables import (
     CALENDARS,
     EVENT_BLASTS,
@@ -50,9 +50,9 @@ PAGE_SIZE = 100
 GONE_OR_FOREIGN = (403, 404)
 """An event's guests (or ticket types, …) answering these: the event was deleted mid-sync (404)
 or is an external `calev-` event the key cannot read (403). That event is skipped, not the step."""
-NOT_AN_ORGANISATION = (401, 403)
-"""The organisation route answering these to a key the calendar routes accept: a calendar key.
-Its calendars are skipped with one line, not the step."""
+NOT_AN_ORGANISATION = (403,)
+"""The organisation route refusing a key (a bad key gets 401, which fails like anywhere else):
+a calendar key. Its calendars are skipped with one line, not the step."""
 WRAPPERS = {EVENTS.name: "event", GUESTS.name: "guest"}
 """Tables whose older route wraps each record in its entry (`{api_id, event: {...}}`)."""
 ONE_PAGE = {EVENT_TAGS.name, TICKET_TYPES.name, EVENT_BLASTS.name}
@@ -222,6 +222,8 @@ def luma_source(
     `account`, the calendar's name in the accounts file. `hash_pii` stores emails and phone
     numbers as salted SHA-256 (`pii.py`).
     """
+    if api_version not in GENERATIONS:
+        raise ValueError(f"api_version must be {' or '.join(GENERATIONS)}, not {api_version!r}")
     salt = pii.require_salt(pii_salt) if hash_pii else None
     client = client or luma_client(
         api_key,
