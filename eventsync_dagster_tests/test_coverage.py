@@ -16,6 +16,8 @@ import dagster as dg
 import pytest
 
 from eventsync_dagster.luma.routes import from_current
+from eventsync_dagster.queries import existing_tables
+from eventsync_dagster.warehouse import Warehouse
 from eventsync_dagster_tests.conftest import (
     check_results,
     failure_messages,
@@ -44,9 +46,9 @@ def served(api: FakeApi) -> dict[str, int]:
 def live(key: str) -> int:
     """Rows the vendor still lists; 0 where the table has no row yet (dlt creates it with one)."""
     vendor, table = key.split("/")
-    listed = "SELECT count(*) FROM information_schema.tables WHERE table_name = '{table}'"
-    if not warehouse_sql(vendor, listed.format(table=table))[0][0]:
-        return 0
+    with Warehouse.from_env().sql(vendor) as sql:
+        if not existing_tables(sql, [table]):
+            return 0
     statement = f"SELECT count(*) FROM {{dataset}}.{table} WHERE _deleted_at IS NULL"
     return int(warehouse_sql(vendor, statement)[0][0])
 

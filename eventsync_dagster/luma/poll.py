@@ -21,8 +21,8 @@ def poll(client: VendorClient, account: Account, settings: Settings) -> tuple[An
     """Upcoming events and those of the guest refresh window (`EVENTSYNC_GUEST_REFRESH_DAYS`),
     and the first page of contacts, contact tags and event tags: a new, changed or removed event
     or tag shows there, a contact when it is on that first page (Luma does not document their
-    order; the daily schedule sees the rest). A per-event table (ticket types, coupons, blasts) changing alone is seen by
-    the daily schedule, not here: polling it costs a request per event.
+    order; the daily schedule sees the rest). A per-event table (ticket types, coupons, blasts)
+    changing alone is seen by the daily schedule, not here: polling it costs a request per event.
 
     Luma lists events by start, oldest first, so a calendar's plain first page never shows a new
     event once it has more than a page of them. The window starts at a UTC midnight, so it moves

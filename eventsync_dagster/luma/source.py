@@ -309,7 +309,7 @@ def luma_source(
                         f"skipped the {noun} of event {event_id}: Luma answered "
                         f"{gone.status} ({why}); its other {noun} were not read",
                     )
-                    progress.add(events_skipped_unavailable=1)
+                    progress.add(**{f"events_unavailable_for_{noun}": 1})
                     continue
                 if table is GUESTS:  # the progress line's "events done"
                     progress.add(events_done=1)

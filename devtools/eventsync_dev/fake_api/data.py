@@ -247,6 +247,8 @@ class Dataset:
             self._start.pop(api_id, None)
             self._guests.pop(api_id, None)
             self._frozen.pop(api_id, None)
+            for table in PER_EVENT:
+                self._per_event.pop((table, api_id), None)
 
     def remove(self, table: str, key: str, event_api_id: str | None = None) -> Record:
         """Delete one row of a table by its key, as the vendor would; return it (KeyError if
