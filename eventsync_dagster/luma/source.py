@@ -164,12 +164,9 @@ def read(
     table, or one event's rows) is noted as read completely when it ended as Luma said."""
     way: Route = route(table, generation)
     one_page = table.name in ONE_PAGE
+    label = way.path if scope == ALL else f"{way.path}?{way.event_param}={scope}"
     paginator: BasePaginator = (
-        SinglePagePaginator()
-        if one_page
-        else _cursor(client, table.name, f"{way.path}?{way.event_param}={scope}")
-        if scope != ALL
-        else _cursor(client, table.name, way.path)
+        SinglePagePaginator() if one_page else _cursor(client, table.name, label)
     )
     query = {**EXTRA_PARAMS.get(table.name, {}), **(params or {})}
     if scope != ALL:
