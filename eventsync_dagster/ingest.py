@@ -103,7 +103,7 @@ def column_schema(t: Table) -> dg.TableSchema:
 def preview(sql: SqlClientBase[Any], t: Table, load_ids: list[str]) -> dg.MetadataValue:
     """A few rows this step loaded, in the spec's preview columns (never personal data)."""
     columns = [ACCOUNT, *t.preview]
-    if not load_ids or not existing_tables(sql, [t.name]):
+    if not load_ids:
         return dg.MetadataValue.md("_no rows loaded_")
     placeholders = ", ".join(["%s"] * len(load_ids))
     selected, key = ([sql.escape_column_name(c) for c in cs] for cs in (columns, t.primary_key))
@@ -301,8 +301,14 @@ def load(
         load_ids = [load_id for synced, _ in done.values() for load_id in synced.load_ids]
         with warehouse.sql(vendor.vendor, context.log.info) as sql:
             counts = row_counts(sql, (t.name for t in specs))
-            loaded = {t.name: loaded_by_account(sql, t.name, load_ids) for t in specs}
-            previews = {t.name: preview(sql, t, load_ids) for t in specs}
+            # dlt creates a table with its first row: one that never had any has no table yet.
+            tables = existing_tables(sql, counts)
+            loaded = {
+                t.name: loaded_by_account(sql, t.name, load_ids) for t in specs if t.name in tables
+            }
+            previews = {
+                t.name: preview(sql, t, load_ids if t.name in tables else []) for t in specs
+            }
             warehouse.refresh_reader_copy(context.log.info)
         live = ", ".join(f"{name} {n} rows" for name, n in counts.items())
         context.log.info(f"{vendor.vendor}: {live}; {total.summary()}")
@@ -314,7 +320,7 @@ def load(
             return sum(synced.vanished.get(name, 0) for synced, _ in done.values())
 
         for t in specs:
-            by_account = {name: loaded[t.name].get(name, 0) for name in done}
+            by_account = {name: loaded.get(t.name, {}).get(name, 0) for name in done}
             yield dg.MaterializeResult(
                 asset_key=asset_key(t),
                 metadata={

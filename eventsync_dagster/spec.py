@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import cast
+from typing import Any, cast
 
 from dlt.common.schema.typing import TColumnSchema, TDataType
 
@@ -111,6 +111,16 @@ class Table:
     @property
     def not_null(self) -> tuple[str, ...]:
         return self.primary_key + tuple(f for f in self.required if f not in self.primary_key)
+
+    def dlt_resource_hints(self) -> dict[str, Any]:
+        """What `dlt.resource` / `dlt.transformer` take for this table: merged on its key, with
+        its declared columns."""
+        return {
+            "name": self.name,
+            "primary_key": list(self.primary_key),
+            "write_disposition": "merge",
+            "columns": self.dlt_columns(),
+        }
 
     def dlt_columns(self) -> dict[str, TColumnSchema]:
         """Column hints for dlt: types, descriptions, nullability of the key and required

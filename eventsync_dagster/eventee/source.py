@@ -73,11 +73,6 @@ def rows_of(body: Any, table: Table) -> list[dict[str, Any]] | None:
     return None
 
 
-def records(body: Any, table: Table) -> list[dict[str, Any]]:
-    """The records of a listing whose shape `listing_shape` has checked."""
-    return rows_of(body, table) or []
-
-
 def listing_shape(table: Table) -> Callable[[Any], str | None]:
     def shape(body: Any) -> str | None:
         if rows_of(body, table) is None:
@@ -88,22 +83,17 @@ def listing_shape(table: Table) -> Callable[[Any], str | None]:
     return shape
 
 
+def read_listing(client: VendorClient, table: Table) -> list[dict[str, Any]]:
+    """A listing's records, in one request (the sync's and the change poll's)."""
+    return rows_of(client.get_json(table.endpoint, listing_shape(table)), table) or []
+
+
 def content_shape(body: Any) -> str | None:
     if not isinstance(body, dict) or not body:
         return "no object of programme lists"
     if not all(isinstance(body.get(name, []), list) for name in CONTENT_TABLES):
         return "a programme entry that is not a list"
     return None
-
-
-def _resource(spec: Table, **kwargs: Any) -> dict[str, Any]:
-    return {
-        "name": spec.name,
-        "primary_key": list(spec.primary_key),
-        "write_disposition": "merge",
-        "columns": spec.dlt_columns(),
-        **kwargs,
-    }
 
 
 @dlt.source(name="eventee", max_table_nesting=0)
@@ -138,16 +128,16 @@ def eventee_source(
             yield rows
             client.stats.read_completely(spec.name, ALL)
 
-        return dlt.transformer(pick, data_from=content, **_resource(spec))
+        return dlt.transformer(pick, data_from=content, **spec.dlt_resource_hints())
 
     def listing(spec: Table) -> DltResource:
         def read() -> Iterator[list[dict[str, Any]]]:
-            rows = records(client.get_json(spec.endpoint, listing_shape(spec)), spec)
+            rows = read_listing(client, spec)
             progress.add(**{f"{spec.name}_read": len(rows)})
             yield rows
             client.stats.read_completely(spec.name, ALL)
 
-        return dlt.resource(read, **_resource(spec))
+        return dlt.resource(read, **spec.dlt_resource_hints())
 
     tables = [
         loadable(

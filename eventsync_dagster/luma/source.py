@@ -231,15 +231,7 @@ def luma_source(
     )
     progress = Progress("luma", client.stats, log, account=account)
 
-    def _resource(table: Table) -> dict[str, Any]:
-        return {
-            "name": table.name,
-            "primary_key": list(table.primary_key),
-            "write_disposition": "merge",
-            "columns": table.dlt_columns(),
-        }
-
-    @dlt.resource(**_resource(EVENTS))
+    @dlt.resource(**EVENTS.dlt_resource_hints())
     def events() -> Iterator[list[dict[str, Any]]]:
         listed: set[str] = set()
         for page in read(client, EVENTS, api_version, page_size=page_size):
@@ -269,7 +261,7 @@ def luma_source(
                     f"{refused.status}, so its key is a calendar key (organisation keys only)"
                 )
 
-        return dlt.resource(rows, **_resource(table))
+        return dlt.resource(rows, **table.dlt_resource_hints())
 
     def per_event(table: Table) -> DltResource:
         noun = table.name.removeprefix("event_").replace("_", " ")  # guests, ticket types, …
@@ -315,7 +307,7 @@ def luma_source(
                 ):
                     settled[event_id] = now.isoformat()
 
-        return dlt.transformer(rows, data_from=events, **_resource(table))
+        return dlt.transformer(rows, data_from=events, **table.dlt_resource_hints())
 
     made: dict[str, DltResource] = {EVENTS.name: events}
     made |= {t.name: listing(t) for t in TABLES if t is not EVENTS and not t.parent}

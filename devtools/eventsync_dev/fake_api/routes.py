@@ -188,33 +188,49 @@ def events_list(data: Dataset, faults: Faults, query: Query) -> Reply:
     return _page([_current_event(e) for e in events], query, scope, faults, pk="id")
 
 
-def get_guests(data: Dataset, faults: Faults, query: Query) -> Reply:
-    event_id = _require(query, "event_api_id")
-    if status := faults.guest_status.get(event_id):
-        return status, {"message": _phrase(status)}
-    try:
-        guests = data.guest_rows(event_id)
-    except KeyError:
-        return 404, {"message": "Event not found"}
-    return _page(
+Route = Callable[[Dataset, Faults, Query], Reply]
+
+
+def _of_event(
+    param: str,
+    read: Callable[[Dataset, str], Any],
+    answer: Callable[[Any, str, Faults, Query], Reply],
+) -> Route:
+    """A route of one event's rows: the event named by `param`, a status the faults give it, or
+    404 when there is no such event; else `answer` with what `read` finds."""
+
+    def route(data: Dataset, faults: Faults, query: Query) -> Reply:
+        event_id = _require(query, param)
+        if status := faults.guest_status.get(event_id):
+            return status, {"message": _phrase(status)}
+        try:
+            rows = read(data, event_id)
+        except KeyError:
+            return 404, {"message": "Event not found"}
+        return answer(rows, event_id, faults, query)
+
+    return route
+
+
+get_guests = _of_event(
+    "event_api_id",
+    Dataset.guest_rows,
+    lambda guests, event_id, faults, query: _page(
         guests,
         query,
         f"guests:{event_id}",
         faults,
         lambda g: {"api_id": g.get("api_id"), "guest": g},
-    )
-
-
-def guests_list(data: Dataset, faults: Faults, query: Query) -> Reply:
-    """The current route of get-guests."""
-    event_id = _require(query, "event_id")
-    if status := faults.guest_status.get(event_id):
-        return status, {"message": _phrase(status)}
-    try:
-        guests = [_current_guest(g) for g in data.guests(event_id)]
-    except KeyError:
-        return 404, {"message": "Event not found"}
-    return _page(guests, query, f"guests:{event_id}", faults, pk="id")
+    ),
+)
+guests_list = _of_event(
+    "event_id",
+    lambda data, event_id: [_current_guest(g) for g in data.guests(event_id)],
+    lambda guests, event_id, faults, query: _page(
+        guests, query, f"guests:{event_id}", faults, pk="id"
+    ),
+)
+"""The current route of get-guests."""
 
 
 def _require(query: Query, name: str) -> str:
@@ -228,7 +244,7 @@ def _one_page(entries: list[Record]) -> Reply:
     return 200, {"entries": entries, "has_more": False, "next_cursor": None}
 
 
-def _listing(name: str) -> Callable[[Dataset, Faults, Query], Reply]:
+def _listing(name: str) -> Route:
     def route(data: Dataset, faults: Faults, query: Query) -> Reply:
         return _page(getattr(data, name), query, name, faults)
 
@@ -245,22 +261,15 @@ def calendars(data: Dataset, faults: Faults, query: Query) -> Reply:
     return _page(data.calendars, query, "calendars", faults, pk="id")
 
 
-def _per_event(table: str, paginated: bool) -> Callable[[Dataset, Faults, Query], Reply]:
-    def route(data: Dataset, faults: Faults, query: Query) -> Reply:
-        event_id = _require(query, "event_id")
-        if status := faults.guest_status.get(event_id):
-            return status, {"message": _phrase(status)}
-        try:
-            rows = data.per_event(table, event_id)
-        except KeyError:
-            return 404, {"message": "Event not found"}
+def _per_event(table: str, paginated: bool) -> Route:
+    def answer(rows: list[Record], event_id: str, faults: Faults, query: Query) -> Reply:
         if table == "ticket_types" and _param(query, "include_hidden") != "true":
             rows = [r for r in rows if not r.get("is_hidden")]
         if paginated:
             return _page(rows, query, f"{table}:{event_id}", faults, pk="id")
         return _one_page(rows)
 
-    return route
+    return _of_event("event_id", lambda data, event_id: data.per_event(table, event_id), answer)
 
 
 def _eventee_list(records: list[Record], pk: str, faults: Faults) -> list[Record]:
@@ -276,7 +285,7 @@ def content(data: Dataset, faults: Faults, query: Query) -> Reply:
     }
 
 
-def _eventee(name: str) -> Callable[[Dataset, Faults, Query], Reply]:
+def _eventee(name: str) -> Route:
     """A listing under `data` (the seed), or bare (the real API), where one registration comes
     as a bare object."""
 
@@ -291,7 +300,7 @@ def _eventee(name: str) -> Callable[[Dataset, Faults, Query], Reply]:
     return route
 
 
-LUMA: dict[str, Callable[[Dataset, Faults, Query], Reply]] = {
+LUMA: dict[str, Route] = {
     "/v1/calendar/list-events": list_events,
     "/v1/event/get-guests": get_guests,
     "/v1/calendar/list-people": _listing("people"),
@@ -304,7 +313,7 @@ LUMA: dict[str, Callable[[Dataset, Faults, Query], Reply]] = {
     "/v1/events/blasts/list": _per_event("event_blasts", paginated=False),
     "/v1/organizations/calendars/list": calendars,
 }
-EVENTEE: dict[str, Callable[[Dataset, Faults, Query], Reply]] = {
+EVENTEE: dict[str, Route] = {
     "/public/v1/content": content,
     **{
         f"/public/v1/{name}": _eventee(name)
@@ -325,5 +334,5 @@ def remove(data: Dataset, faults: Faults, query: Query) -> Reply:
         return 404, {"message": f"no {table} row {key}"}
 
 
-CONTROL: dict[str, Callable[[Dataset, Faults, Query], Reply]] = {"/_control/remove": remove}
+CONTROL: dict[str, Route] = {"/_control/remove": remove}
 """Changes to the fake's data over HTTP, outside both vendors' routes (no key needed)."""
