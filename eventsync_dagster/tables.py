@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from eventsync_dagster.eventee import tables as eventee
 from eventsync_dagster.luma import tables as luma
-from eventsync_dagster.luma.routes import GENERATIONS
+from eventsync_dagster.luma.routes import GENERATIONS, route
 from eventsync_dagster.spec import Table
 
 VENDORS: tuple[str, ...] = ("luma", "eventee")
@@ -34,9 +34,7 @@ def markdown_table() -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for t in TABLES:
-        legacy, current = (
-            t.routes.get(g, next(iter(t.routes.values()), t.endpoint)) for g in GENERATIONS
-        )
+        legacy, current = (route(t, g).path if t.routes else t.endpoint for g in GENERATIONS)
         lines.append(
             f"| `{t.vendor}.{t.name}` | `{legacy}` | `{current}` "
             f"| {', '.join(f'`{c}`' for c in t.primary_key)} "

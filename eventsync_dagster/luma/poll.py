@@ -42,6 +42,8 @@ def poll(client: VendorClient, account: Account, settings: Settings) -> tuple[An
         )
     }
     summary = f"{len(pages[EVENTS.name])} events starting after {after[:10]}, " + ", ".join(
-        f"{len(rows)} {name.replace('_', ' ')}" for name, rows in pages.items() if name != "events"
+        f"{len(rows)} {name.replace('_', ' ')}"
+        for name, rows in pages.items()
+        if name != EVENTS.name
     )
     return pages, summary
