@@ -62,7 +62,8 @@ def _older_names(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def _moment(value: str) -> datetime:
+def moment(value: str) -> datetime:
+    """A Luma timestamp (ISO 8601, `Z` for UTC) as a datetime, to compare instants, not text."""
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
@@ -83,5 +84,5 @@ def from_current(record: dict[str, Any]) -> dict[str, Any]:
         record.setdefault("event_ticket", tickets[0])
         check_ins = [str(t["checked_in_at"]) for t in tickets if t.get("checked_in_at")]
         if record.get("checked_in_at") is None and check_ins:
-            record["checked_in_at"] = min(check_ins, key=_moment)  # the first ticket in
+            record["checked_in_at"] = min(check_ins, key=moment)  # the first ticket in
     return record

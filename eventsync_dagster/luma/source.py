@@ -28,7 +28,7 @@ from eventsync_dagster.http import (
     VendorClient,
     require_credential,
 )
-from eventsync_dagster.luma.routes import GENERATIONS, LEGACY, Route, route
+from eventsync_dagster.luma.routes import GENERATIONS, LEGACY, Route, moment, route
 from eventsync_dagster.luma.tables import (
     CALENDARS,
     EVENT_BLASTS,
@@ -190,7 +190,7 @@ def ended_before(event: dict[str, Any], cutoff: datetime) -> bool:
     end = event.get("end_at") or event.get("start_at")
     if not end:
         return False
-    return datetime.fromisoformat(str(end).replace("Z", "+00:00")) < cutoff
+    return moment(str(end)) < cutoff
 
 
 @dlt.source(name="luma", max_table_nesting=0)
