@@ -51,8 +51,15 @@ for _ in range(int(sys.argv[4])):
 """
 
 
-def test_processes_on_one_key_share_one_budget_and_no_window_exceeds_it(tmp_path: Path) -> None:
-    path, window, cap, each = tmp_path / "key.sqlite", 0.5, 5, 8
+@pytest.mark.parametrize(
+    ("cap", "each"),
+    [(5, 8), (400, 300)],
+    ids=["one request per grant", "requests granted ahead (1% of a large limit)"],
+)
+def test_processes_on_one_key_share_one_budget_and_no_window_exceeds_it(
+    tmp_path: Path, cap: int, each: int
+) -> None:
+    path, window = tmp_path / "key.sqlite", 0.5
     spenders = [
         subprocess.Popen(
             [sys.executable, "-c", SPEND, str(path), str(window), str(cap), str(each)],
@@ -72,6 +79,25 @@ def test_processes_on_one_key_share_one_budget_and_no_window_exceeds_it(tmp_path
     for i in range(len(sent) - cap):  # any `cap + 1` requests span at least one window
         group = sent[i : i + cap + 1]
         assert max(a for a, _ in group) - min(b for _, b in group) >= window - 1e-3
+
+
+def test_a_large_limit_grants_requests_ahead_and_a_429_gives_them_up(tmp_path: Path) -> None:
+    budget = SharedBudget(tmp_path / "key.sqlite", window=60.0, cap=1000)
+
+    def counted() -> int:
+        with budget._transaction() as db:
+            return int(db.execute("SELECT count(*) FROM sent").fetchone()[0])
+
+    budget.acquire()
+    assert counted() == 10  # one transaction, 1% of the limit
+    for _ in range(9):
+        budget.acquire()
+    assert counted() == 10
+    budget.acquire()
+    assert counted() == 20
+    budget.block(0.0)  # a 429 (here one that asks for no wait)
+    budget.acquire()
+    assert counted() == 30  # the 9 granted ahead were given up
 
 
 def test_the_budget_learns_the_announced_limit_and_pauses_when_nothing_remains(
