@@ -1,32 +1,34 @@
 """Asset checks for every table, built from the table spec: a new table gets them for free.
 
-Each table has one check op with the checks only this project can write: primary key unique (over
-every row) and required fields present (in live rows: a row the vendor deleted is history), both
-blocking: a failure stops downstream assets of the same run. They read
-the warehouse through dlt's SQL client, so they run unchanged on any dlt SQL destination. Schema
-drift is Dagster's own `build_column_schema_change_checks` on the `dagster/column_schema` each
-materialization records (the columns as they landed, every account's included); freshness is a
-`FreshnessPolicy` set once in `definitions.py`.
+Each table has the checks only this project can write: primary key unique (over every row) and
+required fields present (in live rows: a row the vendor deleted is history), both blocking: a
+failure stops downstream assets of the same run. They are declared on the step that loads the
+table and run there, on the connection the load's counts use (`ingest.load`; a step of their own
+per table cost a run about as much as the load of every Eventee table), or alone, without a load,
+when only they are selected. They read the warehouse through dlt's SQL client, so they run
+unchanged on any dlt SQL destination. Schema drift is Dagster's own
+`build_column_schema_change_checks` on the `dagster/column_schema` each materialization records
+(the columns as they landed, every account's included); freshness is a `FreshnessPolicy` set
+once in `definitions.py`.
 """
 
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import dagster as dg
 from dlt.destinations.sql_client import SqlClientBase
 
-from eventsync_dagster.ingest import asset_key
+from eventsync_dagster.asset_keys import asset_key
 from eventsync_dagster.queries import existing_tables, query
-from eventsync_dagster.resources import WarehouseResource
 from eventsync_dagster.spec import ACCOUNT, DELETED_AT, Table
-from eventsync_dagster.tables import TABLES
+from eventsync_dagster.tables import TABLES, table
 
 SAMPLE_SIZE = 10
 PK_UNIQUE, REQUIRED = "primary_key_unique", "required_fields_present"
 
 
-def _specs(t: Table) -> list[dg.AssetCheckSpec]:
+def check_specs(t: Table) -> list[dg.AssetCheckSpec]:
     return [
         dg.AssetCheckSpec(
             PK_UNIQUE,
@@ -106,25 +108,41 @@ def _key(row: Sequence[Any]) -> str:
     return ", ".join("null" if v is None else str(v) for v in row)
 
 
-def _evaluate(probe: TableProbe, check: str) -> dg.AssetCheckResult:
+def evaluate(
+    sql: SqlClientBase[Any], keys: Iterable[dg.AssetCheckKey]
+) -> list[dg.AssetCheckResult]:
+    """The results of these checks, each table probed once."""
+    probes: dict[dg.AssetKey, TableProbe] = {}
+    results = []
+    for key in sorted(keys, key=lambda k: (k.asset_key.to_user_string(), k.name)):
+        if key.asset_key not in probes:
+            probes[key.asset_key] = TableProbe(sql, table(*key.asset_key.path))
+        results.append(_evaluate(probes[key.asset_key], key))
+    return results
+
+
+def _evaluate(probe: TableProbe, key: dg.AssetCheckKey) -> dg.AssetCheckResult:
     if not probe.exists:
         return dg.AssetCheckResult(
-            check_name=check,
+            asset_key=key.asset_key,
+            check_name=key.name,
             passed=True,
             severity=dg.AssetCheckSeverity.WARN,
             metadata={"reason": "the table has not been loaded yet"},
         )
-    if check == PK_UNIQUE:
+    if key.name == PK_UNIQUE:
         count, sample, by_account = probe.duplicate_keys()
         return dg.AssetCheckResult(
-            check_name=check,
+            asset_key=key.asset_key,
+            check_name=key.name,
             passed=count == 0,
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={"duplicate_keys": count, "sample_keys": sample, "by_account": by_account},
         )
     counts, sample, by_account = probe.nulls()
     return dg.AssetCheckResult(
-        check_name=check,
+        asset_key=key.asset_key,
+        check_name=key.name,
         passed=all(n == 0 for n in counts.values()),
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
@@ -135,29 +153,6 @@ def _evaluate(probe: TableProbe, check: str) -> dg.AssetCheckResult:
     )
 
 
-def table_checks(t: Table) -> dg.AssetChecksDefinition:
-    @dg.multi_asset_check(
-        name=f"{t.vendor}_{t.name}_checks",
-        specs=_specs(t),
-        can_subset=True,
-        description=f"Data checks of {t.vendor}.{t.name}, from the table spec.",
-    )
-    def _checks(
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-    ) -> Iterator[dg.AssetCheckResult]:
-        selected = {key.name for key in context.selected_asset_check_keys}
-        with warehouse.warehouse().sql(t.vendor, context.log.info) as sql:
-            probe = TableProbe(sql, t)
-            results = [
-                _evaluate(probe, check) for check in (PK_UNIQUE, REQUIRED) if check in selected
-            ]
-        yield from results
-
-    return _checks
-
-
 with warnings.catch_warnings():  # beta in 1.13, and the library's way to see schema drift
     warnings.simplefilter("ignore", dg.BetaWarning)
     DRIFT_CHECKS = dg.build_column_schema_change_checks(assets=[asset_key(t) for t in TABLES])
-
-CHECKS: list[dg.AssetChecksDefinition] = [*(table_checks(t) for t in TABLES), *DRIFT_CHECKS]

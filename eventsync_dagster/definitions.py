@@ -1,5 +1,6 @@
-"""The code location: each vendor's definitions (`luma/defs.py`, `eventee/defs.py`) and the
-checks, with the policies that hold for the whole project set here and nowhere else.
+"""The code location: each vendor's definitions (`luma/defs.py`, `eventee/defs.py`, which run
+each table's checks in its load step) and the schema-drift checks, with the policies that hold
+for the whole project set here and nowhere else.
 """
 
 import warnings
@@ -8,7 +9,7 @@ from datetime import timedelta
 import dagster as dg
 
 from eventsync_dagster.automation import CHECKS_JOB
-from eventsync_dagster.checks import CHECKS
+from eventsync_dagster.checks import DRIFT_CHECKS
 from eventsync_dagster.eventee import defs as eventee  # modules: the CLIs want one Definitions
 from eventsync_dagster.luma import defs as luma
 from eventsync_dagster.resources import WarehouseResource
@@ -25,7 +26,7 @@ with warnings.catch_warnings():  # `map_asset_specs` is a preview API; it is the
         luma.defs,
         eventee.defs,
         dg.Definitions(
-            asset_checks=CHECKS,
+            asset_checks=DRIFT_CHECKS,
             jobs=[CHECKS_JOB],
             resources={"warehouse": WarehouseResource()},
             # One process per run, steps one after another: re-importing dagster and dlt per step

@@ -1,5 +1,6 @@
 """The Dagster side of a vendor's dlt load, shared by every vendor's `@dlt_assets`: asset keys,
-lineage and docs from the table spec, and the step that loads every account and reports it.
+lineage and docs from the table spec, and the step that loads every account, reports it and
+checks what it loaded.
 """
 
 import tempfile
@@ -18,6 +19,8 @@ from dlt.destinations.sql_client import SqlClientBase
 from dlt.extract.source import DltSource
 
 from eventsync_dagster.accounts import Account, AccountsFileError
+from eventsync_dagster.asset_keys import asset_key
+from eventsync_dagster.checks import check_specs, evaluate
 from eventsync_dagster.deletions import Vanished
 from eventsync_dagster.http import RequestStats, SourceError
 from eventsync_dagster.queries import existing_tables, query
@@ -36,10 +39,6 @@ from eventsync_dagster.warehouse import (
 
 OWNERS = ["team:data-platform"]
 PREVIEW_ROWS = 5
-
-
-def asset_key(t: Table) -> dg.AssetKey:
-    return dg.AssetKey([t.vendor, t.name])
 
 
 class EventsyncTranslator(DagsterDltTranslator):
@@ -145,12 +144,13 @@ def vendor_assets(
     """`@dlt_assets` (one asset per resource, subsettable, specs from the translator) without the
     dlt source, pipeline and translator it puts in every asset's metadata for
     `DagsterDltResource.run`: `load` does not use them, and the UI shows them as
-    "(unserializable)"."""
+    "(unserializable)". Each table's checks are declared here, as `load` runs them."""
     specs = build_dlt_asset_specs(dlt_source, declared_pipeline(vendor), TRANSLATOR)
     dlt_objects = (META_KEY_SOURCE, META_KEY_PIPELINE, META_KEY_TRANSLATOR)
     return dg.multi_asset(
         name=name,
         can_subset=True,
+        check_specs=[c for s in specs for c in check_specs(table(*s.key.path))],
         specs=[
             spec.replace_attributes(
                 metadata={k: v for k, v in spec.metadata.items() if k not in dlt_objects}
@@ -251,9 +251,10 @@ def load(
     context: dg.AssetExecutionContext,
     warehouse_resource: WarehouseResource,
     vendor: VendorResource,
-) -> Iterator[dg.MaterializeResult]:
-    """Load every account of the vendor at once, a dlt run each, and report rows, per-account
-    rows and the HTTP cost per table.
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """Load every account of the vendor at once, a dlt run each, report rows, per-account rows
+    and the HTTP cost per table, then run the selected checks (`checks.py`). With only checks
+    selected, nothing is loaded.
 
     Accounts are read in parallel threads (each its own key and budget); the warehouse is held
     only while each loads (warehouse.py). One account failing does not stop the others: their
@@ -261,8 +262,13 @@ def load(
     a person can fix (a key, an unreachable vendor, a busy warehouse) are one line; anything else
     keeps its traceback.
     """
+    checks = context.selected_asset_check_keys
     try:
         warehouse = warehouse_resource.warehouse()
+        if not context.selected_asset_keys:
+            with warehouse.sql(vendor.vendor, context.log.info) as sql:
+                yield from evaluate(sql, checks)
+            return
         accounts = vendor.accounts()
         hard_delete = load_settings().hard_delete
     except Exception as error:
@@ -309,6 +315,7 @@ def load(
             previews = {
                 t.name: preview(sql, t, load_ids if t.name in tables else []) for t in specs
             }
+            checked = evaluate(sql, checks)
             warehouse.refresh_reader_copy(context.log.info)
         live = ", ".join(f"{name} {n} rows" for name, n in counts.items())
         context.log.info(f"{vendor.vendor}: {live}; {total.summary()}")
@@ -343,5 +350,6 @@ def load(
                     **total.as_metadata(),
                 },
             )
+        yield from checked
     if failures:
         _fail(context, "; ".join(failures), transient)

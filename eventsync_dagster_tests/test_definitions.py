@@ -57,10 +57,9 @@ def test_three_checks_per_table_with_blocking_key_and_required_checks() -> None:
     names = ("primary_key_unique", "required_fields_present", "column_schema_change")
     assert checks == {(f"{t.vendor}/{t.name}", n) for t in TABLES for n in names}
     blocking = {
-        (spec.asset_key.to_user_string(), spec.name)
-        for checks_def in defs.asset_checks or []
-        for spec in checks_def.check_specs
-        if spec.blocking
+        (key.asset_key.to_user_string(), key.name)
+        for key in graph.asset_check_keys
+        if graph.get_check_spec(key).blocking
     }
     assert blocking == {
         (f"{t.vendor}/{t.name}", n)

@@ -51,7 +51,7 @@ class EventeeResource(VendorResource):
 @vendor_assets(eventee_source(api_token=PLACEHOLDER), "eventee", "eventee")
 def eventee_assets(
     context: dg.AssetExecutionContext, eventee: EventeeResource, warehouse: WarehouseResource
-) -> Iterator[dg.MaterializeResult]:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     yield from load(context, warehouse, eventee)
 
 

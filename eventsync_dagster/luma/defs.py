@@ -89,7 +89,7 @@ CALENDAR_WIDE = [t.name for t in TABLES if not t.parent]
 )
 def luma_events_assets(
     context: dg.AssetExecutionContext, luma: LumaResource, warehouse: WarehouseResource
-) -> Iterator[dg.MaterializeResult]:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     yield from load(context, warehouse, luma)
 
 
@@ -100,7 +100,7 @@ def luma_events_assets(
 )
 def luma_guests_assets(
     context: dg.AssetExecutionContext, luma: LumaResource, warehouse: WarehouseResource
-) -> Iterator[dg.MaterializeResult]:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     yield from load(context, warehouse, luma)
 
 
