@@ -283,7 +283,9 @@ def load(
 
     def sync(account: Account) -> tuple[Synced, RequestStats]:
         client = vendor.client(account)
-        source = vendor.source(client, account, context.log.info).with_resources(*selected)
+        source = vendor.source(
+            client, account, context.log.info, arrow_pages=warehouse.loads_arrow
+        ).with_resources(*selected)
         # Read when the load is done, so it holds what the source found complete.
         vanished = Vanished(specs, children, account.name, client.stats.complete, hard_delete)
         return warehouse.sync(source, account.name, context.log.info, vanished), client.stats

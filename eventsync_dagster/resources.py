@@ -96,9 +96,14 @@ class VendorResource(dg.ConfigurableResource):
         raise NotImplementedError
 
     def source(
-        self, client: VendorClient, account: Account, log: Callable[[str], None] | None = None
+        self,
+        client: VendorClient,
+        account: Account,
+        log: Callable[[str], None] | None = None,
+        arrow_pages: bool = False,
     ) -> DltSource:
-        """A fresh dlt source per run (a reused one fails on its second run, dagster#34052)."""
+        """A fresh dlt source per run (a reused one fails on its second run, dagster#34052);
+        `arrow_pages` where the warehouse loads Arrow tables (`Warehouse.loads_arrow`)."""
         raise NotImplementedError
 
 

@@ -40,10 +40,18 @@ class EventeeResource(VendorResource):
         )
 
     def source(
-        self, client: VendorClient, account: Account, log: Callable[[str], None] | None = None
+        self,
+        client: VendorClient,
+        account: Account,
+        log: Callable[[str], None] | None = None,
+        arrow_pages: bool = False,
     ) -> DltSource:
         return eventee_source(
-            client=client, log=log, account=account.name, **pii_arguments(load_settings())
+            client=client,
+            log=log,
+            account=account.name,
+            arrow_pages=arrow_pages,
+            **pii_arguments(load_settings()),
         )
 
 

@@ -16,6 +16,7 @@ from dlt.extract.resource import DltResource
 from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
 
 from eventsync_dagster import pii
+from eventsync_dagster.arrow import as_arrow
 from eventsync_dagster.eventee.tables import CONTENT_TABLES, TABLES
 from eventsync_dagster.http import (
     ALL,
@@ -106,12 +107,14 @@ def eventee_source(
     hash_pii: bool = False,
     pii_salt: str | None = None,
     account: str = DEFAULT_ACCOUNT,
+    arrow_pages: bool = False,
 ) -> list[DltResource]:
     """All twelve Eventee tables in six requests per run.
 
     `hash_pii` stores the emails and phone numbers of participants, registrations and speakers
     as salted SHA-256 (`pii.py`). Every row carries `account`, the event's name in the accounts
-    file.
+    file. `arrow_pages` hands dlt Arrow tables (`arrow.py`), for destinations that load them as
+    they are.
     """
     salt = pii.require_salt(pii_salt) if hash_pii else None
     client = client or eventee_client(api_token, base_url, http=http)
@@ -147,4 +150,6 @@ def eventee_source(
     ]
     if salt:
         tables = [pii.protect(r, spec, salt) for r, spec in zip(tables, TABLES, strict=True)]
+    if arrow_pages:
+        tables = [as_arrow(r, spec) for r, spec in zip(tables, TABLES, strict=True)]
     return [*tables, content]

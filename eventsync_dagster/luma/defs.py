@@ -61,7 +61,11 @@ class LumaResource(VendorResource):
         )
 
     def source(
-        self, client: VendorClient, account: Account, log: Callable[[str], None] | None = None
+        self,
+        client: VendorClient,
+        account: Account,
+        log: Callable[[str], None] | None = None,
+        arrow_pages: bool = False,
     ) -> DltSource:
         settings = load_settings()
         return luma_source(
@@ -75,6 +79,7 @@ class LumaResource(VendorResource):
             log=log,
             account=account.name,
             api_version=account.api_version or settings.luma_api_version,
+            arrow_pages=arrow_pages,
             **pii_arguments(settings),
         )
 

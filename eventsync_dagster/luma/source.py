@@ -19,6 +19,7 @@ from dlt.sources.helpers.rest_client.auth import APIKeyAuth
 from dlt.sources.helpers.rest_client.paginators import BasePaginator, SinglePagePaginator
 
 from eventsync_dagster import pii
+from eventsync_dagster.arrow import as_arrow
 from eventsync_dagster.budget import SharedBudget, budget_path
 from eventsync_dagster.http import (
     ALL,
@@ -58,6 +59,8 @@ WRAPPERS = {EVENTS.name: "event", GUESTS.name: "guest"}
 ONE_PAGE = {EVENT_TAGS.name, TICKET_TYPES.name, EVENT_BLASTS.name}
 """Routes Luma answers in one page (no cursor)."""
 EXTRA_PARAMS: dict[str, dict[str, Any]] = {TICKET_TYPES.name: {"include_hidden": "true"}}
+BATCH_ROWS = 10_000
+"""Rows of several events handed to dlt at once: each item costs dlt a schema pass."""
 
 
 def luma_client(
@@ -209,6 +212,7 @@ def luma_source(
     pii_salt: str | None = None,
     account: str = DEFAULT_ACCOUNT,
     api_version: str = LEGACY,
+    arrow_pages: bool = False,
 ) -> list[DltResource]:
     """The calendar's tables, and per event its guests, ticket types, coupons and blasts.
 
@@ -217,7 +221,8 @@ def luma_source(
     more after the window closes and then kept as they are (`full_refresh=True` reads them all
     again). `api_version` picks the generation of Luma's routes (`routes.py`). Every row carries
     `account`, the calendar's name in the accounts file. `hash_pii` stores emails and phone
-    numbers as salted SHA-256 (`pii.py`).
+    numbers as salted SHA-256 (`pii.py`). `arrow_pages` hands dlt Arrow tables (`arrow.py`),
+    for destinations that load them as they are.
     """
     if api_version not in GENERATIONS:
         raise ValueError(f"api_version must be {' or '.join(GENERATIONS)}, not {api_version!r}")
@@ -273,6 +278,7 @@ def luma_source(
             settled: dict[str, str] = state.setdefault(account, {})
             now = datetime.now(UTC)
             cutoff = now - timedelta(days=guest_refresh_days)
+            batch: list[dict[str, Any]] = []  # many events' rows: dlt's cost is per item
             for event in event_page:
                 event_id = event["api_id"]
                 if event_id in settled and not full_refresh:
@@ -290,7 +296,10 @@ def luma_source(
                         for row in page:
                             row["event_api_id"] = event_id
                         progress.add(**{f"{noun}_read": len(page)})
-                        yield page
+                        batch.extend(page)
+                        if len(batch) >= BATCH_ROWS:
+                            yield batch
+                            batch = []
                 except RecordUnavailable as gone:
                     why = "deleted since it was listed" if gone.status == 404 else "not this key's"
                     client.stats.warn(
@@ -306,6 +315,8 @@ def luma_source(
                     event, cutoff
                 ):
                     settled[event_id] = now.isoformat()
+            if batch:
+                yield batch
 
         return dlt.transformer(rows, data_from=events, **table.dlt_resource_hints())
 
@@ -315,4 +326,8 @@ def luma_source(
     resources = [loadable(made[t.name], t, progress) for t in TABLES]
     if salt:
         resources = [pii.protect(r, t, salt) for r, t in zip(resources, TABLES, strict=True)]
+    if arrow_pages:  # not the events: they feed the per-event transformers, which read records
+        resources = [
+            r if t is EVENTS else as_arrow(r, t) for r, t in zip(resources, TABLES, strict=True)
+        ]
     return resources
