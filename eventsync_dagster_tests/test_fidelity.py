@@ -197,3 +197,27 @@ def test_deletions_made_at_the_vendor_and_a_settled_event_that_comes_back(
     assert marked("luma", "events", "true") == 0
     assert marked("luma", "event_guests", f"event_api_id = '{old['api_id']}'") == 0
     assert marked("luma", "event_guests", "true") == 1  # the guest removed on its own
+
+
+def test_a_value_that_does_not_fit_its_declared_type_lands_as_dlt_types_it(
+    destination: str, fake_api: FakeApi
+) -> None:
+    """Pages reach dlt as Arrow tables typed from the spec (arrow.py); a page with a value that
+    does not fit stays records, so dlt lands that value in a variant column as it always did,
+    and every other row of the page typed."""
+    data = fake_api.dataset
+    odd = data.guests(data.events[0]["api_id"])[0]
+    odd["checked_in_at"] = "at the door"
+    guests = sum(len(data.guests(e["api_id"])) for e in data.events)
+
+    result = materialize("luma/events", "luma/event_guests")
+    assert result.success, failure_messages(result)
+    assert ("checked_in_at", TYPES[destination]["timestamp"]) in landed("luma", "event_guests")
+    odd_rows = warehouse_sql(
+        "luma",
+        "SELECT api_id, checked_in_at, checked_in_at__v_text FROM {dataset}.event_guests "
+        "WHERE checked_in_at__v_text IS NOT NULL",
+    )
+    assert [tuple(row) for row in odd_rows] == [(odd["api_id"], None, "at the door")]
+    (count,) = warehouse_sql("luma", "SELECT count(*) FROM {dataset}.event_guests")[0]
+    assert count == guests
