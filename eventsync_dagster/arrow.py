@@ -54,36 +54,46 @@ def _json_text(values: list[Any]) -> pa.Array:
     return pa.array(texts, pa.string())
 
 
-def _array(values: list[Any], data_type: str) -> pa.Array:
-    if data_type == JSON:
-        return _json_text(values)
-    if data_type in PARSED:
-        return pa.array(values, pa.string()).cast(TYPES[data_type])
-    return pa.array(values, TYPES[data_type])
-
-
 def to_arrow(rows: list[dict[str, Any]], table: Table) -> pa.Table:
-    """The page as an Arrow table with the spec's columns, or `DoesNotFit`."""
+    """The page as an Arrow table with the spec's columns, or `DoesNotFit`.
+
+    One `from_pylist` pass reads every plain column (timestamps and dates as text, then cast);
+    the JSON columns are serialised first, as Arrow cannot read them from Python objects."""
     declared = table.columns
     present: set[str] = set()
     for row in rows:
         present.update(row)
     if not present <= declared.keys():
         raise DoesNotFit
-    fields, arrays = [], []
-    for name, column in declared.items():
-        if name not in present:  # e.g. `_deleted_at`, which the deletions set: null, in place
-            array = pa.nulls(len(rows), TYPES[column.data_type])
-        else:
-            try:
-                array = _array([row.get(name) for row in rows], column.data_type)
-            except NOT_ARROW as error:
-                raise DoesNotFit from error
-        nullable = name not in table.not_null
-        if not nullable and array.null_count:
-            raise DoesNotFit  # dlt's own path says what is wrong with it
-        fields.append(pa.field(name, array.type, nullable=nullable))
-        arrays.append(array)
+    texts = {
+        name: _json_text([row.get(name) for row in rows])
+        for name, column in declared.items()
+        if column.data_type == JSON and name in present
+    }
+    staged = [
+        pa.field(name, pa.string() if column.data_type in PARSED else TYPES[column.data_type])
+        for name, column in declared.items()
+        if name in present and name not in texts
+    ]
+    try:
+        read = pa.Table.from_pylist(rows, schema=pa.schema(staged))
+        fields, arrays = [], []
+        for name, column in declared.items():
+            if name in texts:
+                array = texts[name]
+            elif name not in present:  # e.g. `_deleted_at`, which the deletions set: null, in place
+                array = pa.nulls(len(rows), TYPES[column.data_type])
+            elif column.data_type in PARSED:
+                array = read.column(name).cast(TYPES[column.data_type])
+            else:
+                array = read.column(name)
+            nullable = name not in table.not_null
+            if not nullable and array.null_count:
+                raise DoesNotFit  # dlt's own path says what is wrong with it
+            fields.append(pa.field(name, array.type, nullable=nullable))
+            arrays.append(array)
+    except NOT_ARROW as error:
+        raise DoesNotFit from error
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
