@@ -45,6 +45,23 @@ def test_luma_loads_every_event_and_guest_across_many_pages(tmp_path: Path) -> N
         assert {r[0] for r in loaded} == guest_ids
 
 
+def test_the_proxy_in_the_environment_carries_every_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The proxy variables are read once per client (http.py), and still read: the vendor's
+    # host here resolves nowhere, so only the proxy (the fake, on 127.0.0.1) can answer.
+    for variable in ("NO_PROXY", "no_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(variable, raising=False)
+    with FakeApi(dataset=Dataset(events=12, guests_per_event=3, participants=1)) as api:
+        monkeypatch.setenv("http_proxy", api.luma_base_url)
+        source = luma_source(
+            api_key=api.luma_api_key, base_url="http://luma.example.invalid", http=FAST
+        )
+        Warehouse(duckdb_path=str(tmp_path / "w.duckdb")).sync(source)
+        assert api.counts["/v1/event/get-guests"] == 12
+    assert count(tmp_path / "w.duckdb", "luma.event_guests") == 12 * 3
+
+
 def test_guest_nested_fields_land_as_json(tmp_path: Path) -> None:
     with FakeApi(dataset=Dataset(events=2, guests_per_event=3)) as api:
         run(api, tmp_path / "w.duckdb", "luma")
