@@ -7,8 +7,10 @@ columns serialised as JSON text, since dlt has no Arrow type for JSON), and a pa
 do not fit their declared types, or that carries fields the spec does not declare, stays a page
 of records, so dlt types it as before (a new column, a variant column for a changed type).
 
-The last step of a resource (`as_arrow`), after the row steps and PII hashing; not for a table
-that feeds a transformer, which reads records (`luma.events`).
+The last step of a resource (`as_arrow`), after the row steps and PII hashing, where the
+warehouse loads Arrow tables as they are (`Warehouse.loads_arrow`: DuckDB, Postgres); not for a
+table that feeds a transformer, which reads records (`luma.events`). A vendor that starts sending
+a field the spec lacks costs that table the speed, not the field, until the spec declares it.
 """
 
 from __future__ import annotations
