@@ -37,7 +37,16 @@ TYPES = {
 }
 PARSED = (DATE, TIMESTAMP)
 """Sent as ISO 8601 text, parsed by Arrow's cast."""
-NOT_ARROW = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError)
+REFUSED = {BIGINT: float, DOUBLE: bool}
+"""Python values Arrow converts silently (4.5 into 4, True into 1.0) where dlt's record path
+refuses them (and keeps them in a variant column)."""
+NOT_ARROW = (
+    pa.ArrowInvalid,
+    pa.ArrowTypeError,
+    pa.ArrowNotImplementedError,
+    OverflowError,
+    orjson.JSONEncodeError,
+)
 
 
 class DoesNotFit(ValueError):
@@ -67,11 +76,18 @@ def to_arrow(rows: list[dict[str, Any]], table: Table) -> pa.Table:
         present.update(row)
     if not present <= declared.keys():
         raise DoesNotFit
-    texts = {
-        name: _json_text([row.get(name) for row in rows])
-        for name, column in declared.items()
-        if column.data_type == JSON and name in present
-    }
+    for name, column in declared.items():
+        refused = REFUSED.get(column.data_type)
+        if refused and name in present and any(isinstance(row.get(name), refused) for row in rows):
+            raise DoesNotFit
+    try:
+        texts = {
+            name: _json_text([row.get(name) for row in rows])
+            for name, column in declared.items()
+            if column.data_type == JSON and name in present
+        }
+    except NOT_ARROW as error:
+        raise DoesNotFit from error
     staged = [
         pa.field(name, pa.string() if column.data_type in PARSED else TYPES[column.data_type])
         for name, column in declared.items()

@@ -204,14 +204,22 @@ def test_a_value_that_does_not_fit_its_declared_type_lands_as_dlt_types_it(
 ) -> None:
     """Pages reach dlt as Arrow tables typed from the spec (arrow.py); a page with a value that
     does not fit stays records, so dlt lands that value in a variant column as it always did,
-    and every other row of the page typed."""
+    and every other row of the page typed. Arrow would take 4.5 for a BIGINT as 4: refused too."""
     data = fake_api.dataset
     odd = data.guests(data.events[0]["api_id"])[0]
     odd["checked_in_at"] = "at the door"
     guests = sum(len(data.guests(e["api_id"])) for e in data.events)
+    person = data.people[0]
+    person["revenue_usd_cents"] = 4.5
 
-    result = materialize("luma/events", "luma/event_guests")
+    result = materialize("luma/events", "luma/event_guests", "luma/people")
     assert result.success, failure_messages(result)
+    cents = warehouse_sql(
+        "luma",
+        "SELECT revenue_usd_cents, revenue_usd_cents__v_double FROM {dataset}.people "
+        f"WHERE api_id = '{person['api_id']}'",
+    )
+    assert [tuple(row) for row in cents] == [(None, 4.5)]
     assert ("checked_in_at", TYPES[destination]["timestamp"]) in landed("luma", "event_guests")
     odd_rows = warehouse_sql(
         "luma",
