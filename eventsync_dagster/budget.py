@@ -127,7 +127,8 @@ class SharedBudget:
         to `LEASE_SHARE` of it to this thread, to be used within `LEASE_SHARE` of the window: a
         transaction per request took a quarter of a fast sync's request time. Requests granted
         ahead are counted as sent at the end of that time, so no window holds more than the
-        limit whenever they go out; unused ones (a 429 drops them) only leave the limit unused.
+        limit whenever they go out; those unused when it ends (or when a 429 comes) are given
+        back, so a slow thread does not hold the key's budget from its other users.
         """
         lease: _Lease | None = getattr(self._local, "lease", None)
         if lease is not None and lease.take():
@@ -135,6 +136,7 @@ class SharedBudget:
         waited = 0.0
         while True:
             with self._transaction() as db:
+                self._give_back(db)
                 now = time.time()
                 db.execute("DELETE FROM sent WHERE at <= ?", (now - self.window,))
                 row = db.execute("SELECT value FROM key WHERE name = 'blocked_until'").fetchone()
@@ -162,7 +164,17 @@ class SharedBudget:
             return
         lasts = self.window * LEASE_SHARE
         db.executemany("INSERT INTO sent VALUES (?)", [(now + lasts,)] * granted)
-        self._local.lease = _Lease(granted - 1, time.monotonic() + lasts)
+        self._local.lease = _Lease(granted - 1, time.monotonic() + lasts, now + lasts)
+
+    def _give_back(self, db: sqlite3.Connection) -> None:
+        """Uncount what this thread was granted ahead and did not send."""
+        lease: _Lease | None = getattr(self._local, "lease", None)
+        self._local.lease = None
+        if lease is not None and lease.left > 0:
+            db.execute(
+                "DELETE FROM sent WHERE rowid IN (SELECT rowid FROM sent WHERE at = ? LIMIT ?)",
+                (lease.counted_at, lease.left),
+            )
 
     def observe(self, headers: RateHeaders) -> None:
         """Learn from one answer: the key's limit, and a pause when nothing remains."""
@@ -191,7 +203,7 @@ class SharedBudget:
             self._block(db, time.time(), seconds)
 
     def _block(self, db: sqlite3.Connection, now: float, seconds: float) -> None:
-        self._local.lease = None  # this thread's requests granted ahead wait like the rest
+        self._give_back(db)  # this thread's requests granted ahead wait like the rest
         pause = min(max(seconds, 0.0), self.max_wait)
         db.execute(
             "INSERT INTO key VALUES ('blocked_until', ?) "
@@ -202,10 +214,12 @@ class SharedBudget:
 
 @dataclass
 class _Lease:
-    """Requests one thread was granted ahead, until `until` (`time.monotonic()`)."""
+    """Requests one thread was granted ahead, until `until` (`time.monotonic()`), counted as
+    sent at `counted_at` (`time.time()`)."""
 
     left: int
     until: float
+    counted_at: float
 
     def take(self) -> bool:
         if self.left <= 0 or time.monotonic() >= self.until:

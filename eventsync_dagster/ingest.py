@@ -317,7 +317,11 @@ def load(
             previews = {
                 t.name: preview(sql, t, load_ids if t.name in tables else []) for t in specs
             }
-            checked = evaluate(sql, checks)
+            unchecked: Exception | None = None
+            try:
+                checked = evaluate(sql, checks)
+            except Exception as error:  # raised once what landed is reported
+                checked, unchecked = [], error
             warehouse.refresh_reader_copy(context.log.info)
         live = ", ".join(f"{name} {n} rows" for name, n in counts.items())
         context.log.info(f"{vendor.vendor}: {live}; {total.summary()}")
@@ -352,6 +356,8 @@ def load(
                     **total.as_metadata(),
                 },
             )
+        if unchecked is not None:
+            raise unchecked
         yield from checked
     if failures:
         _fail(context, "; ".join(failures), transient)

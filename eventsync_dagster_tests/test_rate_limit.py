@@ -81,7 +81,7 @@ def test_processes_on_one_key_share_one_budget_and_no_window_exceeds_it(
         assert max(a for a, _ in group) - min(b for _, b in group) >= window - 1e-3
 
 
-def test_a_large_limit_grants_requests_ahead_and_a_429_gives_them_up(tmp_path: Path) -> None:
+def test_a_large_limit_grants_requests_ahead_and_gives_back_the_unused(tmp_path: Path) -> None:
     budget = SharedBudget(tmp_path / "key.sqlite", window=60.0, cap=1000)
 
     def counted() -> int:
@@ -96,8 +96,12 @@ def test_a_large_limit_grants_requests_ahead_and_a_429_gives_them_up(tmp_path: P
     budget.acquire()
     assert counted() == 20
     budget.block(0.0)  # a 429 (here one that asks for no wait)
+    assert counted() == 11  # the 9 granted ahead and unused are given back
     budget.acquire()
-    assert counted() == 30  # the 9 granted ahead were given up
+    assert counted() == 21
+    time.sleep(0.7)  # the grant lasts 1% of the window: 0.6 s
+    budget.acquire()
+    assert counted() == 22  # 9 unused given back, 10 granted
 
 
 def test_the_budget_learns_the_announced_limit_and_pauses_when_nothing_remains(
