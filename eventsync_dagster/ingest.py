@@ -280,11 +280,12 @@ def load(
 
     specs = [table(vendor.vendor, name) for name in selected]
     children = [t for t in vendor_tables(vendor.vendor) if t.parent and t not in specs]
+    arrow_pages = warehouse.loads_arrow  # asks the destination's capabilities: once per step
 
     def sync(account: Account) -> tuple[Synced, RequestStats]:
         client = vendor.client(account)
         source = vendor.source(
-            client, account, context.log.info, arrow_pages=warehouse.loads_arrow
+            client, account, context.log.info, arrow_pages=arrow_pages
         ).with_resources(*selected)
         # Read when the load is done, so it holds what the source found complete.
         vanished = Vanished(specs, children, account.name, client.stats.complete, hard_delete)
