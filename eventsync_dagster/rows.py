@@ -1,4 +1,4 @@
-"""The dlt steps every resource gets before dlt sees a record: rows it can merge and load.
+"""The dlt step every resource gets before dlt sees a record: rows it can merge and load.
 
 - Each record is stamped with its account, the first column of every key, and its place in the
   run's reading order, by which dlt's merge keeps the copy read last of a key repeated in one
@@ -8,8 +8,9 @@
 - A value nested deeper than the loaders go (orjson stops at 254 levels, and one such record
   would fail every later sync) is stored as a JSON string instead.
 
-All are dlt steps on the resource (`add_map`, `add_filter`), so a transformer fed by it (guests
-by events) only ever sees keyed parents.
+One dlt step on the resource, so a transformer fed by it (guests by events) only ever sees keyed
+parents. It takes a whole page at once rather than a record at a time (`add_map`, `add_filter`):
+dlt calls those once per record, which cost a large sync twice as much (bench/README.md).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import itertools
 import json
 from typing import Any
 
+from dlt.extract.items_transform import ItemTransform
 from dlt.extract.resource import DltResource
 
 from eventsync_dagster.progress import Progress
@@ -25,61 +27,70 @@ from eventsync_dagster.spec import ACCOUNT, READ_ORDER, Table
 
 MAX_DEPTH = 64
 """Nesting kept as it is; deeper values become a JSON string."""
+CONTAINERS = (dict, list)
 
 
 def missing(value: Any) -> bool:
     return value is None or value == ""
 
 
-def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """Whether `value` nests deeper than `limit` (iterative: a deep value cannot overflow it)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item
-        for child in children:
-            if isinstance(child, dict | list):
-                if depth + 1 > limit:
-                    return True
-                stack.append((child, depth + 1))
+def nests_deeper(value: dict[str, Any] | list[Any], levels: int = MAX_DEPTH - 1) -> bool:
+    """Whether a container holds containers more than `levels` deep (recursion ends at
+    `MAX_DEPTH`, far below Python's limit)."""
+    for child in value.values() if isinstance(value, dict) else value:
+        if type(child) in CONTAINERS and (levels == 0 or nests_deeper(child, levels - 1)):
+            return True
     return False
 
 
-def loadable(resource: DltResource, table: Table, progress: Progress) -> DltResource:
-    name = f"{progress.vendor}.{table.name}"
-    flattened: set[str] = set()
+class _Loadable(ItemTransform[Any, Any]):
+    """Stamps, drops and flattens the records of a page as the module says."""
 
-    read_order = itertools.count()
+    def __init__(self, table: Table, progress: Progress) -> None:
+        super().__init__(lambda item: item)  # `__call__` below takes whole pages
+        self.table, self.progress = table, progress
+        self.name = f"{progress.vendor}.{table.name}"
+        self.read_order = itertools.count()
+        self.flattened: set[str] = set()
 
-    def stamp(record: dict[str, Any]) -> dict[str, Any]:
-        record[ACCOUNT] = progress.account
-        record[READ_ORDER] = next(read_order)
-        return record
+    def __call__(self, item: Any, meta: Any = None) -> Any:
+        if isinstance(item, dict):
+            return item if self._keep(item) else None
+        if not isinstance(item, list) or not item:
+            return item
+        kept = [record for record in item if self._keep(record)]
+        return kept or None
 
-    def keep(record: dict[str, Any]) -> bool:
-        """A record with its whole key, its too-deep values made JSON strings; else dropped."""
-        if any(missing(record.get(c)) for c in table.natural_key):
-            return _reject(
-                f"{name}: rejected a record without its key ({', '.join(table.natural_key)})"
+    def _keep(self, record: dict[str, Any]) -> bool:
+        key = self.table.natural_key
+        if any(missing(record.get(c)) for c in key):
+            return self._reject(
+                f"{self.name}: rejected a record without its key ({', '.join(key)})"
             )
         for column, value in record.items():
-            if isinstance(value, dict | list) and too_deep(value):
+            if type(value) in CONTAINERS and nests_deeper(value):
                 try:
                     record[column] = json.dumps(value, separators=(",", ":"))
                 except RecursionError:  # deeper than Python serialises: no safe form to keep
-                    key = ", ".join(str(record.get(c)) for c in table.natural_key)
-                    return _reject(f"{name}: rejected record ({key}): {column} nests too deep")
-                if column not in flattened:  # said once per column
-                    flattened.add(column)
-                    progress.log(
-                        f"{name}: stored {column} as a JSON string where it nests deeper than "
-                        f"{MAX_DEPTH} levels"
+                    shown = ", ".join(str(record.get(c)) for c in key)
+                    return self._reject(
+                        f"{self.name}: rejected record ({shown}): {column} nests too deep"
                     )
+                if column not in self.flattened:  # said once per column
+                    self.flattened.add(column)
+                    self.progress.log(
+                        f"{self.name}: stored {column} as a JSON string where it nests deeper "
+                        f"than {MAX_DEPTH} levels"
+                    )
+        record[ACCOUNT] = self.progress.account
+        record[READ_ORDER] = next(self.read_order)
         return True
 
-    def _reject(message: str) -> bool:
-        if progress.stats.reject(table.name) == 1:
-            progress.log(f"{message}; the step's rejected_null_key_records counts every one")
+    def _reject(self, message: str) -> bool:
+        if self.progress.stats.reject(self.table.name) == 1:
+            self.progress.log(f"{message}; the step's rejected_null_key_records counts every one")
         return False
 
-    return resource.add_map(stamp).add_filter(keep)
+
+def loadable(resource: DltResource, table: Table, progress: Progress) -> DltResource:
+    return resource.add_step(_Loadable(table, progress))
