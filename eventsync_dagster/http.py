@@ -158,6 +158,20 @@ class RequestStats:
                 total.warnings.setdefault(table, []).extend(messages)
         return total
 
+    def since(self, earlier: RequestStats) -> RequestStats:
+        """What was spent after `earlier`, a copy of these stats taken then (`total([self])`):
+        one round of a step that reads on with the same client."""
+        spent = RequestStats(
+            self.requests - earlier.requests,
+            self.throttled - earlier.throttled,
+            self.waited_seconds - earlier.waited_seconds,
+            rejected=self.rejected - earlier.rejected,
+        )
+        for table, messages in self.warnings.items():
+            if new := messages[len(earlier.warnings.get(table, [])) :]:
+                spent.warnings[table] = new
+        return spent
+
     def summary(self) -> str:
         rejected = "".join(
             f", {n} {table} without a key" for table, n in sorted(self.rejected.items())

@@ -6,6 +6,7 @@ checks what it loaded.
 import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,7 +23,7 @@ from eventsync_dagster.accounts import Account, AccountsFileError
 from eventsync_dagster.asset_keys import asset_key
 from eventsync_dagster.checks import check_specs, evaluate
 from eventsync_dagster.deletions import Vanished
-from eventsync_dagster.http import RequestStats, SourceError
+from eventsync_dagster.http import RequestStats, SourceError, VendorClient
 from eventsync_dagster.queries import existing_tables, query
 from eventsync_dagster.resources import VendorResource, WarehouseResource
 from eventsync_dagster.settings import SettingsError, load_lenient
@@ -247,6 +248,14 @@ def _without_secrets(url: str) -> str:
     )
 
 
+def phases(specs: list[Table]) -> list[list[Table]]:
+    """The selected tables in the order a step loads them: tables read per parent row (guests
+    per event) after the others, so that no child is read before its parents' blocking checks
+    have passed (the parents' listing is read once and kept for them, `luma/source.py`)."""
+    ordered = ([t for t in specs if not t.parent], [t for t in specs if t.parent])
+    return [phase for phase in ordered if phase]
+
+
 def load(
     context: dg.AssetExecutionContext,
     warehouse_resource: WarehouseResource,
@@ -254,7 +263,8 @@ def load(
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Load every account of the vendor at once, a dlt run each, report rows, per-account rows
     and the HTTP cost per table, then run the selected checks (`checks.py`). With only checks
-    selected, nothing is loaded.
+    selected, nothing is loaded. Tables read per parent row load in a second round (`phases`),
+    which a failed check of the first round stops.
 
     Accounts are read in parallel threads (each its own key and budget); the warehouse is held
     only while each loads (warehouse.py). One account failing does not stop the others: their
@@ -278,20 +288,60 @@ def load(
     selected = tuple(key.path[-1] for key in context.selected_asset_keys)
     context.log.info(destination_line(warehouse, vendor, accounts, selected))
 
-    specs = [table(vendor.vendor, name) for name in selected]
-    children = [t for t in vendor_tables(vendor.vendor) if t.parent and t not in specs]
     arrow_pages = warehouse.loads_arrow  # asks the destination's capabilities: once per step
+    sources: dict[str, tuple[VendorClient, DltSource]] = {}
+    rounds = phases([table(vendor.vendor, name) for name in selected])
+    checked_before: set[dg.AssetCheckKey] = set()
 
-    def sync(account: Account) -> tuple[Synced, RequestStats]:
-        client = vendor.client(account)
-        source = vendor.source(
-            client, account, context.log.info, arrow_pages=arrow_pages
-        ).with_resources(*selected)
+    def sync(specs: list[Table], account: Account) -> tuple[Synced, RequestStats]:
+        # One client and source per account for the whole step: the second round reads the
+        # listing of parents the first one read.
+        if account.name not in sources:
+            client = vendor.client(account)
+            source = vendor.source(client, account, context.log.info, arrow_pages=arrow_pages)
+            sources[account.name] = client, source
+        client, source = sources[account.name]
+        before = RequestStats.total([client.stats])
+        children = [t for t in vendor_tables(vendor.vendor) if t.parent and t not in specs]
         # Read when the load is done, so it holds what the source found complete.
         vanished = Vanished(specs, children, account.name, client.stats.complete, hard_delete)
-        return warehouse.sync(source, account.name, context.log.info, vanished), client.stats
+        names = (t.name for t in specs)
+        synced = warehouse.sync(
+            source.with_resources(*names), account.name, context.log.info, vanished
+        )
+        return synced, client.stats.since(before)
 
-    with ThreadPoolExecutor(len(accounts), thread_name_prefix=f"{vendor.vendor}-account") as pool:
+    for number, specs in enumerate(rounds, start=1):
+        done, failures, transient = _each_account(
+            vendor.vendor, accounts, partial(sync, specs), context
+        )
+        passed = True
+        if done:
+            # A table's checks once its round has loaded it (checks of tables not loaded: now).
+            later = {asset_key(t) for phase in rounds[number:] for t in phase}
+            round_checks = [
+                k for k in checks if k.asset_key not in later and k not in checked_before
+            ]
+            checked_before.update(round_checks)
+            for result in _report(context, warehouse, vendor.vendor, specs, done, round_checks):
+                passed &= not isinstance(result, dg.AssetCheckResult) or result.passed
+                yield result
+        if failures:
+            _fail(context, "; ".join(failures), transient)
+        if not passed and number < len(rounds):
+            unread = ", ".join(t.name for phase in rounds[number:] for t in phase)
+            _fail(context, f"{vendor.vendor}: a check failed, so {unread} were not read", False)
+
+
+def _each_account(
+    vendor: str,
+    accounts: tuple[Account, ...],
+    sync: Callable[[Account], tuple[Synced, RequestStats]],
+    context: dg.AssetExecutionContext,
+) -> tuple[dict[str, tuple[Synced, RequestStats]], list[str], bool]:
+    """`sync` for every account in parallel: what each loaded, the failures in one line each,
+    and whether all of them were transient."""
+    with ThreadPoolExecutor(len(accounts), thread_name_prefix=f"{vendor}-account") as pool:
         futures = {account: pool.submit(sync, account) for account in accounts}
         done: dict[str, tuple[Synced, RequestStats]] = {}
         failures: list[str] = []
@@ -305,60 +355,68 @@ def load(
                 transient &= getattr(cause, "transient", False)
                 failures.append(str(cause) if len(accounts) == 1 else f"{account.name}: {cause}")
                 context.log.error(failures[-1])
-    if done:
-        total = RequestStats.total([stats for _, stats in done.values()])
-        load_ids = [load_id for synced, _ in done.values() for load_id in synced.load_ids]
-        with warehouse.sql(vendor.vendor, context.log.info) as sql:
-            counts = row_counts(sql, (t.name for t in specs))
-            # dlt creates a table with its first row: one that never had any has no table yet.
-            tables = existing_tables(sql, counts)
-            loaded = {
-                t.name: loaded_by_account(sql, t.name, load_ids) for t in specs if t.name in tables
-            }
-            previews = {
-                t.name: preview(sql, t, load_ids if t.name in tables else []) for t in specs
-            }
-            unchecked: Exception | None = None
-            try:
-                checked = evaluate(sql, checks)
-            except Exception as error:  # raised once what landed is reported
-                checked, unchecked = [], error
-            warehouse.refresh_reader_copy(context.log.info)
-        live = ", ".join(f"{name} {n} rows" for name, n in counts.items())
-        context.log.info(f"{vendor.vendor}: {live}; {total.summary()}")
-        for warning in (w for t in specs for w in total.warnings.get(t.name, [])):
-            context.log.warning(warning)
-        schemas = [synced.schema for synced, _ in done.values()]
+    return done, failures, transient
 
-        def vanished(name: str) -> int:
-            return sum(synced.vanished.get(name, 0) for synced, _ in done.values())
 
-        for t in specs:
-            by_account = {name: loaded.get(t.name, {}).get(name, 0) for name in done}
-            yield dg.MaterializeResult(
-                asset_key=asset_key(t),
-                metadata={
-                    "rows_loaded": sum(by_account.values()),
-                    "rows_loaded_by_account": by_account,
-                    "rows_vanished": vanished(t.name),
-                    **{
-                        f"{child.name}_vanished_with_their_parent": vanished(child.name)
-                        for child in children
-                        if child.parent and child.parent[1] == t.name
-                    },
-                    "dagster/row_count": counts[t.name],
-                    "dagster/column_schema": landed_columns(t, schemas),
-                    "dagster/table_name": f"{t.vendor}.{t.name}",
-                    "preview": previews[t.name],
-                    "rejected_null_key_records": total.rejected[t.name],
-                    "warnings": dg.MetadataValue.md(
-                        "\n".join(f"- {w}" for w in total.warnings.get(t.name, [])) or "none"
-                    ),
-                    **total.as_metadata(),
+def _report(
+    context: dg.AssetExecutionContext,
+    warehouse: Warehouse,
+    vendor: str,
+    specs: list[Table],
+    done: dict[str, tuple[Synced, RequestStats]],
+    checks: list[dg.AssetCheckKey],
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """What the accounts loaded into these tables, from the warehouse, then the checks."""
+    children = [t for t in vendor_tables(vendor) if t.parent and t not in specs]
+    total = RequestStats.total([stats for _, stats in done.values()])
+    load_ids = [load_id for synced, _ in done.values() for load_id in synced.load_ids]
+    with warehouse.sql(vendor, context.log.info) as sql:
+        counts = row_counts(sql, (t.name for t in specs))
+        # dlt creates a table with its first row: one that never had any has no table yet.
+        tables = existing_tables(sql, counts)
+        loaded = {
+            t.name: loaded_by_account(sql, t.name, load_ids) for t in specs if t.name in tables
+        }
+        previews = {t.name: preview(sql, t, load_ids if t.name in tables else []) for t in specs}
+        unchecked: Exception | None = None
+        try:
+            checked = evaluate(sql, checks)
+        except Exception as error:  # raised once what landed is reported
+            checked, unchecked = [], error
+        warehouse.refresh_reader_copy(context.log.info)
+    live = ", ".join(f"{name} {n} rows" for name, n in counts.items())
+    context.log.info(f"{vendor}: {live}; {total.summary()}")
+    for warning in (w for t in specs for w in total.warnings.get(t.name, [])):
+        context.log.warning(warning)
+    schemas = [synced.schema for synced, _ in done.values()]
+
+    def vanished(name: str) -> int:
+        return sum(synced.vanished.get(name, 0) for synced, _ in done.values())
+
+    for t in specs:
+        by_account = {name: loaded.get(t.name, {}).get(name, 0) for name in done}
+        yield dg.MaterializeResult(
+            asset_key=asset_key(t),
+            metadata={
+                "rows_loaded": sum(by_account.values()),
+                "rows_loaded_by_account": by_account,
+                "rows_vanished": vanished(t.name),
+                **{
+                    f"{child.name}_vanished_with_their_parent": vanished(child.name)
+                    for child in children
+                    if child.parent and child.parent[1] == t.name
                 },
-            )
-        if unchecked is not None:
-            raise unchecked
-        yield from checked
-    if failures:
-        _fail(context, "; ".join(failures), transient)
+                "dagster/row_count": counts[t.name],
+                "dagster/column_schema": landed_columns(t, schemas),
+                "dagster/table_name": f"{t.vendor}.{t.name}",
+                "preview": previews[t.name],
+                "rejected_null_key_records": total.rejected[t.name],
+                "warnings": dg.MetadataValue.md(
+                    "\n".join(f"- {w}" for w in total.warnings.get(t.name, [])) or "none"
+                ),
+                **total.as_metadata(),
+            },
+        )
+    if unchecked is not None:
+        raise unchecked
+    yield from checked

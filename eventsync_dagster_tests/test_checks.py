@@ -82,6 +82,7 @@ def test_a_failed_blocking_check_on_events_stops_guests_in_the_same_run(
     assert not check_results(result)["luma/events:required_fields_present"].passed
     assert set(materializations(result)) == {"luma/events"}  # guests never ran
     assert fake_api.counts["/v1/event/get-guests"] == 0
+    assert failure_messages(result) == ["luma: a check failed, so event_guests were not read"]
 
 
 def test_new_upstream_field_warns_once_then_passes(

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import dagster as dg
 
-from eventsync_dagster.luma import tables as luma
 from eventsync_dagster.tables import TABLES
 from eventsync_dagster_tests.conftest import count, failure_messages, materializations, materialize
 from eventsync_dev.fake_api import Dataset, FakeApi
@@ -144,7 +143,7 @@ def test_demo_uses_the_fake_api_prints_a_short_summary_and_logs_the_run_to_a_fil
     console = done.stdout.splitlines() + done.stderr.splitlines()
     assert len(console) <= 30, done.stdout + done.stderr
     assert not [line for line in console if "DEBUG" in line or "Warning" in line]
-    for step, tables in (("eventee", 12), ("luma_events", 5), ("luma_event_guests", 4)):
+    for step, tables in (("eventee", 12), ("luma", 9)):
         assert any(line.split()[:3] == [step, str(tables), "table" + "s" * (tables > 1)]
                    for line in console), step  # fmt: skip
     checks = 3 * len(TABLES)
@@ -155,7 +154,7 @@ def test_demo_uses_the_fake_api_prints_a_short_summary_and_logs_the_run_to_a_fil
     assert "cp .env.example .env" in done.stdout
     assert f"its whole log: {here.with_name('demo.log')}" in done.stdout
     log = (duckdb_path.parent / "demo.log").read_text()
-    assert all(f'Finished execution of step "{step}"' in log for step in ("eventee", "luma_events"))
+    assert all(f'Finished execution of step "{step}"' in log for step in ("eventee", "luma"))
     assert " - RUN_SUCCESS - " in log and " - DEBUG - " in log
 
 
@@ -172,15 +171,10 @@ def test_every_step_says_first_where_it_loads_from_and_to_and_never_a_key(
     firsts = {step: messages[0] for step, messages in by_step.items() if "checks" not in step}
     eventee = [t.split(".")[1] for t in ALL_TABLES if t.startswith("eventee.")]
     source = f"default (LUMA_API_KEY) at {fake_api.luma_base_url}"
-    per_event = {t.name for t in luma.PER_EVENT}
-    calendar_wide = {t.name for t in TABLES if t.vendor == "luma"} - per_event
+    luma_tables = sorted(t.name for t in TABLES if t.vendor == "luma")
     assert firsts == {
-        "luma_events": (
-            f"loading {', '.join(sorted(calendar_wide))} into duckdb ({duckdb_path}), "
-            f"dataset luma, from {source}"
-        ),
-        "luma_event_guests": (
-            f"loading {', '.join(sorted(per_event))} into duckdb ({duckdb_path}), dataset luma, "
+        "luma": (
+            f"loading {', '.join(luma_tables)} into duckdb ({duckdb_path}), dataset luma, "
             f"from {source}"
         ),
         "eventee": (
@@ -189,6 +183,6 @@ def test_every_step_says_first_where_it_loads_from_and_to_and_never_a_key(
         ),
     }
     said = [m for messages in by_step.values() for m in messages if m.startswith("loading ")]
-    assert len(said) == 3  # once per step
+    assert len(said) == 2  # once per step
     keys = (fake_api.luma_api_key, fake_api.eventee_api_token)
     assert not [m for m in said if any(key in m for key in keys)]

@@ -14,7 +14,6 @@ from eventsync_dagster.http import HttpSettings, VendorClient
 from eventsync_dagster.ingest import PLACEHOLDER, load, vendor_assets
 from eventsync_dagster.luma import poll
 from eventsync_dagster.luma.source import DEFAULT_BASE_URL, luma_client, luma_source
-from eventsync_dagster.luma.tables import PER_EVENT, TABLES
 from eventsync_dagster.resources import (
     VendorResource,
     WarehouseResource,
@@ -84,26 +83,10 @@ class LumaResource(VendorResource):
         )
 
 
-# Two ops, so that the blocking checks on `luma/events` run before any per-event table is read;
-# the per-event tables share one read of the events.
-CALENDAR_WIDE = [t.name for t in TABLES if not t.parent]
-
-
-@vendor_assets(
-    luma_source(api_key=PLACEHOLDER).with_resources(*CALENDAR_WIDE), "luma", "luma_events"
-)
-def luma_events_assets(
-    context: dg.AssetExecutionContext, luma: LumaResource, warehouse: WarehouseResource
-) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    yield from load(context, warehouse, luma)
-
-
-@vendor_assets(
-    luma_source(api_key=PLACEHOLDER).with_resources(*(t.name for t in PER_EVENT)),
-    "luma",
-    "luma_event_guests",
-)
-def luma_guests_assets(
+# One op: the per-event tables are read in its second round, after the blocking checks of the
+# calendar-wide tables, from the same listing of the events (`ingest.phases`).
+@vendor_assets(luma_source(api_key=PLACEHOLDER), "luma", "luma")
+def luma_assets(
     context: dg.AssetExecutionContext, luma: LumaResource, warehouse: WarehouseResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     yield from load(context, warehouse, luma)
@@ -111,7 +94,7 @@ def luma_guests_assets(
 
 JOB = sync_job("luma")
 defs = dg.Definitions(
-    assets=[luma_events_assets, luma_guests_assets],
+    assets=[luma_assets],
     jobs=[JOB],
     schedules=[daily_schedule("luma", JOB)],
     sensors=[

@@ -189,6 +189,10 @@ def read(
         client.stats.read_completely(table.name, scope)
 
 
+PER_EVENT_READS = ("api_id", "start_at", "end_at")
+"""What the per-event tables read of an event (`rows`, `ended_before`)."""
+
+
 def ended_before(event: dict[str, Any], cutoff: datetime) -> bool:
     end = event.get("end_at") or event.get("start_at")
     if not end:
@@ -216,11 +220,13 @@ def luma_source(
 ) -> list[DltResource]:
     """The calendar's tables, and per event its guests, ticket types, coupons and blasts.
 
-    Luma has no updated-since filter, so every sync reads all events. The per-event tables are
-    read per event; those of events that ended more than `guest_refresh_days` ago are read once
-    more after the window closes and then kept as they are (`full_refresh=True` reads them all
-    again). `api_version` picks the generation of Luma's routes (`routes.py`). Every row carries
-    `account`, the calendar's name in the accounts file. `hash_pii` stores emails and phone
+    Luma has no updated-since filter, so every sync reads all events, once per source: a later
+    extract of the same source (the per-event tables, once the events' checks have passed) reads
+    them from memory. The per-event tables are read per event; those of events that ended more
+    than `guest_refresh_days` ago are read once more after the window closes and then kept as
+    they are (`full_refresh=True` reads them all again). `api_version` picks the generation of
+    Luma's routes (`routes.py`). Every row carries `account`, the calendar's name in the
+    accounts file. `hash_pii` stores emails and phone
     numbers as salted SHA-256 (`pii.py`). `arrow_pages` hands dlt Arrow tables (`arrow.py`),
     for destinations that load them as they are.
     """
@@ -236,13 +242,23 @@ def luma_source(
     )
     progress = Progress("luma", client.stats, log, account=account)
 
+    # The events as the per-event reads need them, once this source has listed them.
+    events_listed: list[list[dict[str, Any]]] | None = None
+
     @dlt.resource(**EVENTS.dlt_resource_hints())
     def events() -> Iterator[list[dict[str, Any]]]:
+        nonlocal events_listed
+        if events_listed is not None:  # listed by this source already: the per-event round
+            yield from events_listed
+            return
         listed: set[str] = set()
+        kept: list[list[dict[str, Any]]] = []
         for page in read(client, EVENTS, api_version, page_size=page_size):
             progress.add(events_read=len(page))
             listed.update(str(event.get("api_id")) for event in page)
+            kept.append([{f: e.get(f) for f in PER_EVENT_READS} for e in page if e.get("api_id")])
             yield page
+        events_listed = kept
         if ALL in client.stats.complete.get(EVENTS.name, set()):
             # An event gone from a complete listing has its rows marked with it: should it come
             # back, they are read again rather than kept as settled (and marked).
