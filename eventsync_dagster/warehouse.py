@@ -165,13 +165,17 @@ class Warehouse:
         """The copy analysts open: `eventsync.duckdb` -> `eventsync.read.duckdb`."""
         return self.path.with_name(f"{self.path.stem}.read{self.path.suffix}")
 
+    @property
+    def _duckdb_config(self) -> dict[str, Any]:
+        # DuckDB takes 80% of RAM by default and a merge of all guests grew with the volume
+        # (584 MB at 200k rows, 1.3 GB at 800k); capped, it spills to disk instead.
+        return {"memory_limit": self.memory_limit, "preserve_insertion_order": False}
+
     def dlt_destination(self) -> Destination[Any, Any] | str:
         if self.is_duckdb:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # DuckDB takes 80% of RAM by default and a merge of all guests grew with the volume
-            # (584 MB at 200k rows, 1.3 GB at 800k); capped, it spills to disk instead.
-            config = {"memory_limit": self.memory_limit, "preserve_insertion_order": False}
-            return dlt.destinations.duckdb(DuckDbCredentials(str(self.path), global_config=config))
+            credentials = DuckDbCredentials(str(self.path), global_config=self._duckdb_config)
+            return dlt.destinations.duckdb(credentials)
         return self.destination
 
     @contextmanager
@@ -203,14 +207,14 @@ class Warehouse:
         what the source's complete listings no longer hold (deletions.py).
         """
         with self.pipeline(source.name, account) as pipeline:
-            self.write(pipeline, pipeline.sync_destination, log)
+            self.write(pipeline, lambda to: pipeline.sync_destination(destination=to), log)
             pipeline.extract(source, loader_file_format=self.loader_file_format)
             pipeline.normalize()
             load_ids: list[str] = []
 
-            def load() -> dict[str, int]:
+            def load(to: Destination[Any, Any] | None) -> dict[str, int]:
                 # Retried while a reader holds the file: a load already done loads nothing more.
-                info = pipeline.load()
+                info = pipeline.load(destination=to)
                 info.raise_on_failed_jobs()
                 load_ids.extend(info.loads_ids)
                 if vanished is None:
@@ -335,10 +339,25 @@ class Warehouse:
                     told = True
                 time.sleep(READER_WAIT_SECONDS)
 
-    def write(self, pipeline: dlt.Pipeline, work: Callable[[], T], log: Log | None = None) -> T:
-        """`work` (a dlt load, a state restore) holding the warehouse, waiting out readers."""
+    def write(
+        self,
+        pipeline: dlt.Pipeline,
+        work: Callable[[Destination[Any, Any] | None], T],
+        log: Log | None = None,
+    ) -> T:
+        """`work` (a dlt load, a state restore) holding the warehouse, waiting out readers; it
+        gets the destination to use (None: the pipeline's own)."""
         with self.hold(pipeline, log):
-            return self._despite_readers(work, log)
+            return self._despite_readers(lambda: self._on_one_connection(work), log)
+
+    def _on_one_connection(self, work: Callable[[Destination[Any, Any] | None], T]) -> T:
+        """DuckDB: `work` on one connection to the file, closed when it is done. dlt's pool
+        opens and closes the file around every load job, and each close checkpoints it: a
+        twentieth of a small sync (bench/README.md)."""
+        if not self.is_duckdb:
+            return work(None)
+        with duckdb.connect(str(self.path), config=self._duckdb_config) as connection:
+            return work(dlt.destinations.duckdb(DuckDbCredentials(connection)))
 
     @contextmanager
     def sql(self, vendor: str, log: Log | None = None) -> Iterator[SqlClientBase[Any]]:
