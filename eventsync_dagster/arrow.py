@@ -21,6 +21,9 @@ from typing import Any
 import dlt
 import orjson
 import pyarrow as pa
+from dlt.common.normalizers.utils import generate_dlt_ids
+from dlt.common.schema.typing import C_DLT_ID, C_DLT_LOAD_ID
+from dlt.common.schema.utils import dlt_id_column, dlt_load_id_column
 from dlt.extract.items_transform import ItemTransform
 from dlt.extract.resource import DltResource
 
@@ -112,6 +115,14 @@ def to_arrow(rows: list[dict[str, Any]], table: Table) -> pa.Table:
             arrays.append(array)
     except NOT_ARROW as error:
         raise DoesNotFit from error
+    # dlt's columns, in dlt's order: the load id, which dlt's extract writes into this column in
+    # place, and the row id, so that dlt's normalize has nothing to add and imports the file as
+    # it is instead of rewriting it.
+    fields += [
+        pa.field(C_DLT_LOAD_ID, pa.string(), nullable=False),
+        pa.field(C_DLT_ID, pa.string(), nullable=False),
+    ]
+    arrays += [pa.nulls(len(rows), pa.string()), pa.array(generate_dlt_ids(len(rows)))]
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
@@ -130,6 +141,9 @@ class _ArrowPages(ItemTransform[Any, Any]):
 
 
 def as_arrow(resource: DltResource, table: Table) -> DltResource:
+    # The hints dlt's normalize gives these columns when it adds them (a text precision, which
+    # PostgreSQL keeps as varchar(64), the row id's uniqueness).
+    resource.apply_hints(columns={C_DLT_LOAD_ID: dlt_load_id_column(), C_DLT_ID: dlt_id_column()})
     return resource.add_step(_ArrowPages(table))
 
 
@@ -143,7 +157,8 @@ class _JsonHintKept(logging.Filter):
 
 
 logging.getLogger("dlt").addFilter(_JsonHintKept())
-# Arrow tables get the columns record pages get: the load id (deletions and counts select by it)
-# and a row id (tables loaded before keep their non-null `_dlt_id`).
+# Arrow tables get the columns record pages get: the load id (deletions and counts select by it),
+# which dlt writes at extract, and a row id (tables loaded before keep their non-null `_dlt_id`),
+# which `to_arrow` writes.
 dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
-dlt.config["normalize.parquet_normalizer.add_dlt_id"] = True
+dlt.config["normalize.parquet_normalizer.add_dlt_id"] = False

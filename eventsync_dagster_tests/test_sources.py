@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from dlt.common.schema.utils import dlt_id_column, dlt_load_id_column
 
 from eventsync_dagster.eventee.source import eventee_source
 from eventsync_dagster.http import HttpSettings
@@ -116,6 +117,27 @@ def test_eventee_lists_with_or_without_data_envelope(
     db = tmp_path / "w.duckdb"
     assert {r[0] for r in rows(db, "SELECT email FROM eventee.participants")} == emails
     assert {r[0] for r in rows(db, "SELECT id FROM eventee.registrations")} == ids
+
+
+def test_arrow_pages_get_dlts_own_load_and_row_ids_with_dlts_hints(tmp_path: Path) -> None:
+    """Guests reach dlt as Arrow tables carrying their row ids (`arrow.py`), so that dlt's
+    normalize imports them as they are: the two columns land last, with the hints dlt gives them
+    when it adds them itself (a text precision PostgreSQL keeps, the row id's uniqueness), a row
+    id per row and this load's id."""
+    db = tmp_path / "w.duckdb"
+    with FakeApi(dataset=Dataset(events=4, guests_per_event=3, participants=1)) as api:
+        source = luma_source(
+            api_key=api.luma_api_key, base_url=api.luma_base_url, http=FAST, arrow_pages=True
+        )
+        synced = Warehouse(duckdb_path=str(db)).sync(source)
+    assert synced.schema is not None
+    landed = synced.schema.get_table_columns("event_guests")
+    for column, hints in (("_dlt_load_id", dlt_load_id_column()), ("_dlt_id", dlt_id_column())):
+        assert landed[column] == landed[column] | hints
+    assert list(landed)[-2:] == ["_dlt_load_id", "_dlt_id"]
+    assert rows(
+        db, "SELECT count(*), count(DISTINCT _dlt_id), min(_dlt_load_id) FROM luma.event_guests"
+    ) == [(12, 12, synced.load_ids[0])]
 
 
 def test_merge_is_idempotent_and_updates_changed_records(tmp_path: Path) -> None:
