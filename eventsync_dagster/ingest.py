@@ -251,9 +251,20 @@ def _without_secrets(url: str) -> str:
 def phases(specs: list[Table]) -> list[list[Table]]:
     """The selected tables in the order a step loads them: tables read per parent row (guests
     per event) after the others, so that no child is read before its parents' blocking checks
-    have passed (the parents' listing is read once and kept for them, `luma/source.py`)."""
+    have passed (Luma's source keeps the events it listed for them, `luma/source.py`)."""
     ordered = ([t for t in specs if not t.parent], [t for t in specs if t.parent])
     return [phase for phase in ordered if phase]
+
+
+def checked_in(rounds: list[list[Table]], check: dg.AssetCheckKey) -> int:
+    """The round after which a check runs: its table's, or, for a table not loaded, the last
+    round if the table is read per parent row (its check can then stop nothing) else the first.
+    """
+    t = table(*check.asset_key.path)
+    for number, phase in enumerate(rounds):
+        if t in phase:
+            return number
+    return len(rounds) - 1 if t.parent else 0
 
 
 def load(
@@ -261,16 +272,18 @@ def load(
     warehouse_resource: WarehouseResource,
     vendor: VendorResource,
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    """Load every account of the vendor at once, a dlt run each, report rows, per-account rows
-    and the HTTP cost per table, then run the selected checks (`checks.py`). With only checks
-    selected, nothing is loaded. Tables read per parent row load in a second round (`phases`),
-    which a failed check of the first round stops.
+    """Load every account of the vendor at once, report rows, per-account rows and the HTTP
+    cost per table, and run the selected checks (`checks.py`). With only checks selected,
+    nothing is loaded. Tables read per parent row load in a second round (`phases`), a dlt run
+    per account and round; each round's checks run once it has landed, and a failed one stops
+    the next round.
 
     Accounts are read in parallel threads (each its own key and budget); the warehouse is held
     only while each loads (warehouse.py). One account failing does not stop the others: their
-    rows land and are reported, then the step fails naming the accounts that did not. Failures
-    a person can fix (a key, an unreachable vendor, a busy warehouse) are one line; anything else
-    keeps its traceback.
+    rows land and are reported, through both rounds, then the step fails naming the accounts
+    that did not. A transient failure retries the whole step, both rounds. Failures a person can
+    fix (a key, an unreachable vendor, a busy warehouse) are one line; anything else keeps its
+    traceback.
     """
     checks = context.selected_asset_check_keys
     try:
@@ -291,7 +304,6 @@ def load(
     arrow_pages = warehouse.loads_arrow  # asks the destination's capabilities: once per step
     sources: dict[str, tuple[VendorClient, DltSource]] = {}
     rounds = phases([table(vendor.vendor, name) for name in selected])
-    checked_before: set[dg.AssetCheckKey] = set()
 
     def sync(specs: list[Table], account: Account) -> tuple[Synced, RequestStats]:
         # One client and source per account for the whole step: the second round reads the
@@ -311,26 +323,30 @@ def load(
         )
         return synced, client.stats.since(before)
 
-    for number, specs in enumerate(rounds, start=1):
-        done, failures, transient = _each_account(
-            vendor.vendor, accounts, partial(sync, specs), context
+    failures: list[str] = []
+    transient = True
+    remaining = accounts
+    for number, specs in enumerate(rounds):
+        done, failed, transient_only = _each_account(
+            vendor.vendor, remaining, partial(sync, specs), context
         )
+        failures += failed
+        transient &= transient_only
+        remaining = tuple(a for a in remaining if a.name in done)
+        if not remaining:
+            break
+        round_checks = [k for k in checks if checked_in(rounds, k) == number]
         passed = True
-        if done:
-            # A table's checks once its round has loaded it (checks of tables not loaded: now).
-            later = {asset_key(t) for phase in rounds[number:] for t in phase}
-            round_checks = [
-                k for k in checks if k.asset_key not in later and k not in checked_before
-            ]
-            checked_before.update(round_checks)
-            for result in _report(context, warehouse, vendor.vendor, specs, done, round_checks):
-                passed &= not isinstance(result, dg.AssetCheckResult) or result.passed
-                yield result
-        if failures:
-            _fail(context, "; ".join(failures), transient)
-        if not passed and number < len(rounds):
-            unread = ", ".join(t.name for phase in rounds[number:] for t in phase)
-            _fail(context, f"{vendor.vendor}: a check failed, so {unread} were not read", False)
+        for result in _report(context, warehouse, vendor.vendor, specs, done, round_checks):
+            passed &= not isinstance(result, dg.AssetCheckResult) or result.passed
+            yield result
+        if not passed and number < len(rounds) - 1:
+            unread = ", ".join(t.name for phase in rounds[number + 1 :] for t in phase)
+            failures.append(f"{vendor.vendor}: a check failed, so {unread} were not read")
+            transient = False
+            break
+    if failures:
+        _fail(context, "; ".join(failures), transient)
 
 
 def _each_account(

@@ -353,7 +353,9 @@ class Warehouse:
     def _on_one_connection(self, work: Callable[[Destination[Any, Any] | None], T]) -> T:
         """DuckDB: `work` on one connection to the file, closed when it is done. dlt's pool
         opens and closes the file around every load job, and each close checkpoints it: a
-        twentieth of a small sync (bench/README.md)."""
+        twentieth of a small sync (bench/README.md). dlt keeps the destination it was given on
+        the pipeline, its connection closed once `work` returns: the pipeline is done with then
+        (`sync`), and `sql` opens its own."""
         if not self.is_duckdb:
             return work(None)
         with duckdb.connect(str(self.path), config=self._duckdb_config) as connection:

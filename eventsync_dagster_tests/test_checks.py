@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from eventsync_dagster.definitions import defs
 from eventsync_dagster.tables import TABLES
 from eventsync_dagster_tests.conftest import (
     check_results,
@@ -83,6 +84,29 @@ def test_a_failed_blocking_check_on_events_stops_guests_in_the_same_run(
     assert set(materializations(result)) == {"luma/events"}  # guests never ran
     assert fake_api.counts["/v1/event/get-guests"] == 0
     assert failure_messages(result) == ["luma: a check failed, so event_guests were not read"]
+
+
+def test_a_check_of_a_per_event_table_not_loaded_runs_after_the_guests_round(
+    project_env: dict[str, str], duckdb_path: Path, fake_api: FakeApi
+) -> None:
+    """A per-event table's check selected without its table runs with the per-event round: it
+    cannot stop the guests, as no check of theirs could stop the events."""
+    assert materialize("luma/events", "luma/ticket_types").success
+    execute(duckdb_path, "INSERT INTO luma.ticket_types SELECT * FROM luma.ticket_types LIMIT 1")
+    selected = [dg.AssetKey.from_user_string(k) for k in ("luma/events", "luma/event_guests")]
+    checks = {
+        k
+        for k in defs.resolve_asset_graph().asset_check_keys
+        if k.asset_key in (*selected, dg.AssetKey(["luma", "ticket_types"]))
+    }
+    job = defs.resolve_implicit_global_asset_job_def().get_subset(
+        asset_selection=set(selected), asset_check_selection=checks
+    )
+    fake_api.reset_counts()
+    result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    assert not check_results(result)["luma/ticket_types:primary_key_unique"].passed
+    assert set(materializations(result)) == {"luma/events", "luma/event_guests"}
+    assert fake_api.counts["/v1/event/get-guests"] == len(fake_api.dataset.events)
 
 
 def test_new_upstream_field_warns_once_then_passes(

@@ -168,3 +168,24 @@ def test_guests_of_long_ended_events_are_read_once_more_then_kept(tmp_path: Path
         run(api, db, "luma", guest_refresh_days=30, full_refresh=True)
         assert api.counts["/v1/event/get-guests"] == 20
     assert count(db, "luma.event_guests") == 40
+
+
+def test_one_source_extracted_again_reads_the_events_again_when_it_loads_them(
+    tmp_path: Path,
+) -> None:
+    """A source keeps the events it listed for the per-event tables of a later extract (the
+    step's second round); an extract that loads the events themselves reads them again, so no
+    column is lost to the kept copy, which holds only what the per-event reads need."""
+    db = tmp_path / "w.duckdb"
+    warehouse = Warehouse(duckdb_path=str(db))
+    with FakeApi(dataset=Dataset(events=7, guests_per_event=2, participants=1)) as api:
+        source = luma_source(api_key=api.luma_api_key, base_url=api.luma_base_url, http=FAST)
+        warehouse.sync(source.with_resources("events"))
+        warehouse.sync(source.with_resources("event_guests"))
+        assert api.counts["/v1/calendar/list-events"] == 1  # the guests' round: from memory
+        assert api.counts["/v1/event/get-guests"] == 7
+        warehouse.sync(source.with_resources("events", "event_guests"))
+        assert api.counts["/v1/calendar/list-events"] == 2
+        expected = {(e["api_id"], e["name"], e["url"]) for e in api.dataset.events}
+    assert set(rows(db, "SELECT api_id, name, url FROM luma.events")) == expected
+    assert count(db, "luma.event_guests") == 14

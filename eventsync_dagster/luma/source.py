@@ -221,14 +221,14 @@ def luma_source(
     """The calendar's tables, and per event its guests, ticket types, coupons and blasts.
 
     Luma has no updated-since filter, so every sync reads all events, once per source: a later
-    extract of the same source (the per-event tables, once the events' checks have passed) reads
-    them from memory. The per-event tables are read per event; those of events that ended more
-    than `guest_refresh_days` ago are read once more after the window closes and then kept as
-    they are (`full_refresh=True` reads them all again). `api_version` picks the generation of
-    Luma's routes (`routes.py`). Every row carries `account`, the calendar's name in the
-    accounts file. `hash_pii` stores emails and phone
-    numbers as salted SHA-256 (`pii.py`). `arrow_pages` hands dlt Arrow tables (`arrow.py`),
-    for destinations that load them as they are.
+    extract of the same source that loads only per-event tables (once the events' checks have
+    passed) takes the listing from memory. The per-event tables are read per event; those of
+    events that ended more than `guest_refresh_days` ago are read once more after the window
+    closes and then kept as they are (`full_refresh=True` reads them all again). `api_version`
+    picks the generation of Luma's routes (`routes.py`). Every row carries `account`, the
+    calendar's name in the accounts file. `hash_pii` stores emails and phone numbers as salted
+    SHA-256 (`pii.py`). `arrow_pages` hands dlt Arrow tables (`arrow.py`), for destinations that
+    load them as they are.
     """
     if api_version not in GENERATIONS:
         raise ValueError(f"api_version must be {' or '.join(GENERATIONS)}, not {api_version!r}")
@@ -248,7 +248,9 @@ def luma_source(
     @dlt.resource(**EVENTS.dlt_resource_hints())
     def events() -> Iterator[list[dict[str, Any]]]:
         nonlocal events_listed
-        if events_listed is not None:  # listed by this source already: the per-event round
+        if events_listed is not None and not dlt.current.resource().selected:
+            # Listed by this source already, and only feeding the per-event tables (the second
+            # round): their fields are kept. A selected `events` is read again, as it loads.
             yield from events_listed
             return
         listed: set[str] = set()
