@@ -326,25 +326,31 @@ def load(
     failures: list[str] = []
     transient = True
     remaining = accounts
-    for number, specs in enumerate(rounds):
-        done, failed, transient_only = _each_account(
-            vendor.vendor, remaining, partial(sync, specs), context
-        )
-        failures += failed
-        transient &= transient_only
-        remaining = tuple(a for a in remaining if a.name in done)
-        if not remaining:
-            break
-        round_checks = [k for k in checks if checked_in(rounds, k) == number]
-        passed = True
-        for result in _report(context, warehouse, vendor.vendor, specs, done, round_checks):
-            passed &= not isinstance(result, dg.AssetCheckResult) or result.passed
-            yield result
-        if not passed and number < len(rounds) - 1:
-            unread = ", ".join(t.name for phase in rounds[number + 1 :] for t in phase)
-            failures.append(f"{vendor.vendor}: a check failed, so {unread} were not read")
-            transient = False
-            break
+    try:
+        for number, specs in enumerate(rounds):
+            done, failed, transient_only = _each_account(
+                vendor.vendor, remaining, partial(sync, specs), context, named=len(accounts) > 1
+            )
+            failures += failed
+            transient &= transient_only
+            remaining = tuple(a for a in remaining if a.name in done)
+            if not remaining:
+                break
+            round_checks = [k for k in checks if checked_in(rounds, k) == number]
+            passed = True
+            for result in _report(context, warehouse, vendor.vendor, specs, done, round_checks):
+                passed &= not isinstance(result, dg.AssetCheckResult) or result.passed
+                yield result
+            if not passed and number < len(rounds) - 1:
+                unread = ", ".join(t.name for phase in rounds[number + 1 :] for t in phase)
+                failures.append(f"{vendor.vendor}: a check failed, so {unread} were not read")
+                transient = False
+                break
+    except Exception as error:  # reported with the accounts that failed before it
+        if (cause := _root_cause(error)) is None:
+            raise
+        failures.append(str(cause))
+        transient &= getattr(cause, "transient", False)
     if failures:
         _fail(context, "; ".join(failures), transient)
 
@@ -354,9 +360,10 @@ def _each_account(
     accounts: tuple[Account, ...],
     sync: Callable[[Account], tuple[Synced, RequestStats]],
     context: dg.AssetExecutionContext,
+    named: bool,
 ) -> tuple[dict[str, tuple[Synced, RequestStats]], list[str], bool]:
-    """`sync` for every account in parallel: what each loaded, the failures in one line each,
-    and whether all of them were transient."""
+    """`sync` for every account in parallel: what each loaded, the failures in one line each
+    (`named`: prefixed with the account), and whether all of them were transient."""
     with ThreadPoolExecutor(len(accounts), thread_name_prefix=f"{vendor}-account") as pool:
         futures = {account: pool.submit(sync, account) for account in accounts}
         done: dict[str, tuple[Synced, RequestStats]] = {}
@@ -369,7 +376,7 @@ def _each_account(
                 if (cause := _root_cause(error)) is None:
                     raise
                 transient &= getattr(cause, "transient", False)
-                failures.append(str(cause) if len(accounts) == 1 else f"{account.name}: {cause}")
+                failures.append(f"{account.name}: {cause}" if named else str(cause))
                 context.log.error(failures[-1])
     return done, failures, transient
 

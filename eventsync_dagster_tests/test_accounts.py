@@ -132,6 +132,22 @@ def test_one_account_failing_does_not_stop_the_others(
     assert loaded["luma/event_guests"]["rows_loaded_by_account"] == {"default": 48}
 
 
+def test_accounts_failing_in_different_rounds_are_each_named(
+    two_accounts: Path, fake_api: FakeApi, duckdb_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Berlin fails on its events; the default calendar only once it reads its guests.
+    monkeypatch.setenv("LUMA_API_KEY_BERLIN", "revoked")
+    fake_api.faults.status_burst, fake_api.faults.burst_status = 1, 401
+    fake_api.faults.burst_paths = ("/v1/event/get-guests",)
+    result = materialize("luma/events", "luma/event_guests")
+    assert failure_messages(result) == [
+        "berlin: LUMA_API_KEY_BERLIN was rejected by Luma (401); "
+        "default: LUMA_API_KEY was rejected by Luma (401)"
+    ]
+    assert set(materializations(result)) == {"luma/events"}
+    assert rows(duckdb_path, "SELECT DISTINCT account FROM luma.events") == [("default",)]
+
+
 def test_a_run_for_one_account_reads_only_that_account(
     two_accounts: Path, fake_api: FakeApi, second_api: FakeApi, duckdb_path: Path
 ) -> None:
