@@ -43,10 +43,14 @@ lint: $(INSTALLED)
 # checkout's `make test` on this machine may be using it at that moment (stopping it at the end
 # would kill that run). `make stop` stops it.
 POSTGRES ?= 1
+# The tests run in parallel, one worker per core (at most 4): most of their time is spent
+# waiting on the processes they start. Each test has its own fake API, Dagster home, warehouse,
+# budgets and PostgreSQL database. `PYTEST_ARGS=-n0` runs them one after another.
+PYTEST_ARGS ?= -n auto --maxprocesses=4 --dist worksteal
 
 test: $(INSTALLED) $(DAGSTER_HOME)/dagster.yaml lint
 	if [ "$(POSTGRES)" = 1 ]; then url=$$(bash scripts/postgres.sh) || exit 1; fi; \
-	EVENTSYNC_TEST_POSTGRES=$$url $(BIN)/python -m pytest; status=$$?; \
+	EVENTSYNC_TEST_POSTGRES=$$url $(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ -n "$$url" ]; then echo "PostgreSQL is still running at $$url; \`make stop\` stops it"; fi; \
 	exit $$status
 

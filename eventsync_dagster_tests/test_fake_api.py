@@ -437,11 +437,9 @@ def test_same_seed_same_bodies(make_api: MakeApi, luma: requests.Session) -> Non
     assert bodies(make_api(events=8, guests_per_event=20, seed=1)) != bodies(first)
 
 
-def test_big_dataset_is_fast_and_ids_unique() -> None:
+def test_big_dataset_ids_unique() -> None:
     data = Dataset(events=300, guests_per_event=100, now=NOW)
-    start = time.perf_counter()
     rows = [row for e in data.events for row in data.guest_rows(e["api_id"])]
-    assert time.perf_counter() - start < 2.5
     ids = {json.loads(row)["api_id"] for row in rows if isinstance(row, str)}
     assert len(ids) == 30_000
 
