@@ -276,7 +276,7 @@ def load(
     cost per table, and run the selected checks (`checks.py`). With only checks selected,
     nothing is loaded. Tables read per parent row load in a second round (`phases`), a dlt run
     per account and round; each round's checks run once it has landed, and a failed one stops
-    the next round. The analysts' copy of a DuckDB file is refreshed once, after the last round.
+    the next round.
 
     Accounts are read in parallel threads (each its own key and budget); the warehouse is held
     only while each loads (warehouse.py). One account failing does not stop the others: their
@@ -326,32 +326,26 @@ def load(
     failures: list[str] = []
     transient = True
     remaining = accounts
-    landed = False
     try:
-        try:
-            for number, specs in enumerate(rounds):
-                done, failed, transient_only = _each_account(
-                    vendor.vendor, remaining, partial(sync, specs), context, named=len(accounts) > 1
-                )
-                failures += failed
-                transient &= transient_only
-                landed |= bool(done)
-                remaining = tuple(a for a in remaining if a.name in done)
-                if not remaining:
-                    break
-                round_checks = [k for k in checks if checked_in(rounds, k) == number]
-                passed = True
-                for result in _report(context, warehouse, vendor.vendor, specs, done, round_checks):
-                    passed &= not isinstance(result, dg.AssetCheckResult) or result.passed
-                    yield result
-                if not passed and number < len(rounds) - 1:
-                    unread = ", ".join(t.name for phase in rounds[number + 1 :] for t in phase)
-                    failures.append(f"{vendor.vendor}: a check failed, so {unread} were not read")
-                    transient = False
-                    break
-        finally:  # once per step, not per round: each copy is the whole file
-            if landed:
-                warehouse.refresh_reader_copy(context.log.info)
+        for number, specs in enumerate(rounds):
+            done, failed, transient_only = _each_account(
+                vendor.vendor, remaining, partial(sync, specs), context, named=len(accounts) > 1
+            )
+            failures += failed
+            transient &= transient_only
+            remaining = tuple(a for a in remaining if a.name in done)
+            if not remaining:
+                break
+            round_checks = [k for k in checks if checked_in(rounds, k) == number]
+            passed = True
+            for result in _report(context, warehouse, vendor.vendor, specs, done, round_checks):
+                passed &= not isinstance(result, dg.AssetCheckResult) or result.passed
+                yield result
+            if not passed and number < len(rounds) - 1:
+                unread = ", ".join(t.name for phase in rounds[number + 1 :] for t in phase)
+                failures.append(f"{vendor.vendor}: a check failed, so {unread} were not read")
+                transient = False
+                break
     except Exception as error:  # reported with the accounts that failed before it
         if (cause := _root_cause(error)) is None:
             raise
@@ -412,6 +406,7 @@ def _report(
             checked = evaluate(sql, checks)
         except Exception as error:  # raised once what landed is reported
             checked, unchecked = [], error
+        warehouse.refresh_reader_copy(context.log.info)
     live = ", ".join(f"{name} {n} rows" for name, n in counts.items())
     context.log.info(f"{vendor}: {live}; {total.summary()}")
     for warning in (w for t in specs for w in total.warnings.get(t.name, [])):

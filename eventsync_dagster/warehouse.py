@@ -372,7 +372,7 @@ class Warehouse:
                 client.close_connection()
 
     def refresh_reader_copy(self, log: Log | None = None) -> None:
-        """Copy the file for analysts, holding it, once its writes are checkpointed.
+        """Copy the file for analysts, once its writes are checkpointed (the caller holds it).
 
         Written beside and renamed over the old copy, so a reader holding the old one open keeps
         reading it and the next connection sees the new one.
@@ -384,11 +384,10 @@ class Warehouse:
             with duckdb.connect(str(self.path)) as con:
                 con.execute("CHECKPOINT")
 
-        with self.hold(log=log):
-            self._despite_readers(checkpoint, log)
-            partial = self.reader_path.with_name(self.reader_path.name + ".partial")
-            shutil.copyfile(self.path, partial)
-            os.replace(partial, self.reader_path)
+        self._despite_readers(checkpoint, log)
+        partial = self.reader_path.with_name(self.reader_path.name + ".partial")
+        shutil.copyfile(self.path, partial)
+        os.replace(partial, self.reader_path)
 
 
 def _opened(client: SqlClientBase[Any]) -> SqlClientBase[Any]:
