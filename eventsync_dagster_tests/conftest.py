@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -205,9 +206,20 @@ def warehouse_sql(vendor: str, statement: str) -> list[Sequence[Any]]:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free port for a server a test starts a while later (PostgreSQL after its initdb, the
+    webserver after its imports). Taken below Linux's ephemeral range (32768 up), so nothing
+    binding port 0 meanwhile (a fake API, a gRPC server, an outgoing connection) can take it,
+    and from a block of its own per pytest-xdist worker, so two workers never pick the same."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    block = range(10_000 + 1_000 * (worker % 20), 11_000 + 1_000 * (worker % 20))
+    for port in random.sample(block, len(block)):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {block.start}-{block.stop - 1}")
 
 
 def start(

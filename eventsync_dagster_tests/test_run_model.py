@@ -194,6 +194,30 @@ def test_analysts_query_the_reader_copy_while_syncs_run(
         assert con.execute("SELECT count(*) FROM luma.events").fetchone() == (EVENTS,)
 
 
+def test_the_reader_copy_gets_the_first_rounds_rows_before_the_second_round_ends(
+    project_env: dict[str, str], fake_api: FakeApi, duckdb_path: Path, monkeypatch
+) -> None:
+    """Each round refreshes the copy: at Luma's limit the per-event round takes most of a run,
+    and the events are in analysts' hands meanwhile, even if that round then fails."""
+    monkeypatch.setenv("EVENTSYNC_STEP_RETRIES", "0")
+    monkeypatch.setenv("EVENTSYNC_REQUEST_MAX_ATTEMPTS", "2")
+    faults = fake_api.faults
+    faults.status_burst, faults.burst_status = 1000, 503
+    faults.burst_paths = ("/v1/event/get-guests",)
+    result = materialize(*LUMA.split(","))
+    assert not result.success
+    assert "503" in failure_messages(result)[0]
+    copy = duckdb_path.with_name("eventsync.read.duckdb")
+    with duckdb.connect(str(copy), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM luma.events").fetchone() == (EVENTS,)
+    faults.status_burst = 0
+    assert materialize(*LUMA.split(",")).success
+    with duckdb.connect(str(copy), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM luma.event_guests").fetchone() == (
+            EVENTS * GUESTS,
+        )
+
+
 def test_per_account_runs_at_one_moment_land_exactly_on_postgres(
     calendars: list[FakeApi], tmp_path: Path, postgres_database: str, monkeypatch
 ) -> None:
