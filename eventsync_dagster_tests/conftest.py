@@ -210,8 +210,9 @@ def free_port() -> int:
     webserver after its imports). Taken below Linux's ephemeral range (32768 up), so nothing
     binding port 0 meanwhile (a fake API, a gRPC server, an outgoing connection) can take it,
     and from a block of its own per pytest-xdist worker, so two workers never pick the same."""
-    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
-    block = range(10_000 + 1_000 * (worker % 20), 11_000 + 1_000 * (worker % 20))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    start = 10_000 + 1_000 * (worker % 20)
+    block = range(start, start + 1_000)
     for port in random.sample(block, len(block)):
         with socket.socket() as sock:
             try:

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from eventsync_dagster.automation import account_run_config
@@ -190,8 +189,7 @@ def test_analysts_query_the_reader_copy_while_syncs_run(
         reader.wait()
     assert returncode == 0, log[-3000:]
     assert WAITING_FOR_READER not in log
-    with duckdb.connect(str(copy), read_only=True) as con:  # a new connection sees the new load
-        assert con.execute("SELECT count(*) FROM luma.events").fetchone() == (EVENTS,)
+    assert count(copy, "luma.events") == EVENTS  # a new connection sees the new load
 
 
 def test_the_reader_copy_gets_the_first_rounds_rows_before_the_second_round_ends(
@@ -208,14 +206,10 @@ def test_the_reader_copy_gets_the_first_rounds_rows_before_the_second_round_ends
     assert not result.success
     assert "503" in failure_messages(result)[0]
     copy = duckdb_path.with_name("eventsync.read.duckdb")
-    with duckdb.connect(str(copy), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM luma.events").fetchone() == (EVENTS,)
+    assert count(copy, "luma.events") == EVENTS
     faults.status_burst = 0
     assert materialize(*LUMA.split(",")).success
-    with duckdb.connect(str(copy), read_only=True) as con:
-        assert con.execute("SELECT count(*) FROM luma.event_guests").fetchone() == (
-            EVENTS * GUESTS,
-        )
+    assert count(copy, "luma.event_guests") == EVENTS * GUESTS
 
 
 def test_per_account_runs_at_one_moment_land_exactly_on_postgres(
