@@ -91,7 +91,7 @@ class Workdir:
         self.keep = keep
         self.code = self.path / "code"
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "results")
-        for package in ("eventsync_dagster", "bench"):
+        for package in ("eventsync_dagster", "bench", "instance"):
             shutil.copytree(ROOT / package, self.code / package, ignore=ignore)
         for name in ("pyproject.toml", "workspace.yaml"):
             if (ROOT / name).exists():
@@ -158,13 +158,13 @@ class Workdir:
         wrap: list[str] | None = None,
     ) -> dict[str, Any]:
         """`dagster asset materialize` of `select` into `home`'s DuckDB file and Dagster
-        instance (made on first use, with the repo's instance/dagster.yaml), `settings` as
+        instance (made on first use, with the snapshot's instance/dagster.yaml), `settings` as
         environment.
         """
         if not home.exists():
             (home / "dagster_home").mkdir(parents=True)
             (home / "tmp").mkdir()
-            shutil.copy(ROOT / "instance" / "dagster.yaml", home / "dagster_home" / "dagster.yaml")
+            shutil.copy(self.code / "instance" / "dagster.yaml", home / "dagster_home")
         env = self.env(
             {
                 "EVENTSYNC_DUCKDB_PATH": str(home / "eventsync.duckdb"),

@@ -24,7 +24,7 @@ def git_state() -> dict[str, Any]:
         done = subprocess.run(["git", *words], cwd=ROOT, capture_output=True, text=True)
         return done.stdout.strip()
 
-    changed = git("status", "--porcelain", "--", "eventsync_dagster", "pyproject.toml")
+    changed = git("status", "--porcelain", "--", "eventsync_dagster", "instance", "pyproject.toml")
     return {"commit": git("rev-parse", "HEAD"), "uncommitted": changed.splitlines()}
 
 
